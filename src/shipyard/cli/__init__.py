@@ -1,0 +1,1 @@
+"""The ``shipyard`` command: a Typer module per room, built on the SDK."""

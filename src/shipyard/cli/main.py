@@ -1,0 +1,135 @@
+"""The ``shipyard`` command. ``up``, ``worker`` and ``migrate`` run server code; the rest
+speak HTTP through the SDK."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli import endpoints, models, training
+from shipyard.cli.common import TokenOption, UrlOption, console, handle_errors, session
+from shipyard.core.config import Settings
+
+app = typer.Typer(
+    name="shipyard",
+    help="Shipyard: train, deploy and monitor models on your own machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(training.app, name="training")
+app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
+
+HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]
+HomeOption = Annotated[Path | None, typer.Option(help="Shipyard home (default ~/.shipyard).")]
+
+
+def _settings(
+    host: str | None = None, port: int | None = None, home: Path | None = None
+) -> Settings:
+    overrides = {"host": host, "port": port, "home": home}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None, home: HomeOption = None) -> None:
+    """Start the platform: API, console, job worker and scheduler, in the foreground."""
+    import uvicorn
+
+    from shipyard.security.service import bootstrap_admin
+    from shipyard.server import build_context, create_app
+
+    settings = _settings(host, port, home)
+    context = build_context(settings)
+    admin_key = bootstrap_admin(context.db)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, context),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+        )
+    )
+    say(f"Shipyard is starting on {settings.base_url} (home: {settings.home})")
+    if admin_key is not None:
+        say(f"Admin API key (shown once, keep it safe): {admin_key}")
+        say(f"Console: {settings.base_url}/console/")
+        exports = f"SHIPYARD_URL={settings.base_url} SHIPYARD_TOKEN={admin_key}"
+        say(f"Use it from a shell: export {exports}")
+        if settings.load_quickstart:
+            threading.Thread(
+                target=_load_quickstart, args=(server, settings, admin_key), daemon=True
+            ).start()
+    server.run()
+
+
+def say(line: str) -> None:
+    """Plain, unwrapped output: keys and URLs must stay on one line to be copied."""
+    print(line, flush=True)
+
+
+def _load_quickstart(server: object, settings: Settings, token: str) -> None:
+    from shipyard.quickstart import run_quickstart
+    from shipyard.sdk.client import Session
+
+    while not getattr(server, "started", False):
+        time.sleep(0.1)
+    try:
+        with Session(url=settings.base_url, token=token) as client:
+            run_quickstart(client, say=lambda line: say(f"quickstart: {line}"))
+    except Exception as exc:
+        say(f"quickstart: could not load the example: {exc}")
+
+
+@app.command()
+def worker(home: HomeOption = None) -> None:
+    """Run a job worker (and the scheduler) without the API, until stopped."""
+    from shipyard.compute.executors import make_executor
+    from shipyard.compute.scheduler import platform_scheduler
+    from shipyard.compute.worker import JobWorker
+    from shipyard.core.db import Database
+
+    settings = _settings(home=home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    job_worker = JobWorker(settings, db, make_executor(settings))
+    scheduler = platform_scheduler(settings, db)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    job_worker.start()
+    scheduler.start()
+    say(f"worker {job_worker.worker_id} is running; Ctrl-C stops it")
+    stopped.wait()
+    scheduler.stop()
+    job_worker.stop()
+
+
+@app.command()
+def migrate(home: HomeOption = None) -> None:
+    """Apply database migrations (``up`` and ``worker`` also do this on start)."""
+    from shipyard.core.db import Database
+
+    settings = _settings(home=home)
+    Database(settings.resolved_database_url).migrate()
+    console.print("database is up to date")
+
+
+@app.command()
+@handle_errors
+def quickstart(url: UrlOption = None, token: TokenOption = None) -> None:
+    """Walk the life cycle on a generated fraud dataset against a running server."""
+    from shipyard.quickstart import run_quickstart
+
+    run_quickstart(session(url, token), say=lambda line: console.print(line, highlight=False))
+
+
+if __name__ == "__main__":
+    app()

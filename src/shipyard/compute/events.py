@@ -1,0 +1,45 @@
+"""The line protocol a job process speaks to its worker on stdout.
+
+A line ``##shipyard {"event": ...}`` is an event (a metric, a secondary status, a failure
+reason); every other line is log output. It works on any executor that streams output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+PREFIX = "##shipyard "
+
+
+def _emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(PREFIX + json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def emit_metric(name: str, value: float, step: int | None = None) -> None:
+    value = float(value)
+    if not math.isfinite(value):
+        return
+    _emit({"event": "metric", "name": str(name), "value": value, "step": step})
+
+
+def emit_status(secondary_status: str) -> None:
+    _emit({"event": "status", "secondary_status": secondary_status})
+
+
+def emit_failure(reason: str) -> None:
+    _emit({"event": "failure", "reason": reason[:2000]})
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """The event on ``line``, or None when it is ordinary log output."""
+    if not line.startswith(PREFIX):
+        return None
+    try:
+        event = json.loads(line[len(PREFIX) :])
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None

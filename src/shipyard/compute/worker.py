@@ -1,0 +1,296 @@
+"""The worker: claims pending jobs, runs them on the executor, records everything they say.
+
+One loop thread claims jobs, heartbeats and enforces limits (max runtime, memory, stop
+requests); one thread per running job streams its output into the DB in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from shipyard.compute import service
+from shipyard.compute.events import parse_event
+from shipyard.compute.executors import BaseExecutor, RunningJob
+from shipyard.compute.schemas import JobSpec
+from shipyard.core.clock import utcnow
+from shipyard.core.config import Settings
+from shipyard.core.db import Database
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.5
+FLUSH_LINES = 500
+
+
+@dataclass
+class JobRun:
+    """One attempt in flight: its process, its buffered output, why it was stopped."""
+
+    job_id: str
+    name: str
+    spec: JobSpec
+    started: float
+    max_runtime_seconds: int
+    running: RunningJob | None = None
+    stop_reason: str | None = None
+    failure_reason: str | None = None
+    seq: int = 0
+    lines: list[tuple[int, datetime, str]] = field(default_factory=list)
+    metrics: list[tuple[str, int | None, float, datetime]] = field(default_factory=list)
+    regex_counts: dict[str, int] = field(default_factory=dict)
+    last_flush: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held across a whole flush (swap and write), so the final flush of an attempt waits
+    # for one in flight on the loop thread and finish_job sees every metric point.
+    flush_lock: threading.Lock = field(default_factory=threading.Lock)
+    patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.patterns = [(d.name, re.compile(d.regex)) for d in self.spec.metric_definitions]
+
+
+class JobWorker:
+    def __init__(self, settings: Settings, db: Database, executor: BaseExecutor) -> None:
+        self.settings = settings
+        self.db = db
+        self.executor = executor
+        self.hostname = socket.gethostname()
+        self.worker_id = f"{self.hostname[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.runs: dict[str, JobRun] = {}
+        self._runs_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- life cycle ------------------------------------------------------------------
+    def start(self) -> None:
+        service.register_worker(self.db, self.worker_id, self.hostname, os.getpid())
+        service.reap_lost_jobs(self.db, self.hostname, self.settings.heartbeat_timeout_seconds)
+        self._thread = threading.Thread(target=self._loop, name="shipyard-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for pending jobs now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming, stop running attempts (they are failed with a reason), unregister."""
+        self._stopping.set()
+        self._wake.set()
+        with self._runs_lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            self._stop_run(run, "WorkerShutdown")
+        if self._thread is not None:
+            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self.runs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        service.unregister_worker(self.db, self.worker_id)
+
+    # ---- the loop --------------------------------------------------------------------
+    def _loop(self) -> None:
+        last_beat = 0.0
+        while not self._stopping.is_set():
+            try:
+                now = time.monotonic()
+                if now - last_beat >= self.settings.heartbeat_seconds:
+                    self._heartbeat()
+                    last_beat = now
+                self._enforce_limits()
+                while len(self.runs) < self.settings.worker_slots and self._claim_one():
+                    pass
+            except Exception:  # keep the worker alive through a DB hiccup
+                log.exception("worker loop iteration failed")
+            self._wake.wait(self.settings.worker_poll_seconds)
+            self._wake.clear()
+
+    def _heartbeat(self) -> None:
+        service.heartbeat(self.db, self.worker_id)
+        for job_id in service.stop_requested_ids(self.db, self.worker_id):
+            run = self.runs.get(job_id)
+            if run is not None and run.stop_reason is None:
+                self._stop_run(run, "StoppedByUser")
+
+    def _enforce_limits(self) -> None:
+        with self._runs_lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            self._flush(run, force=False)
+            if run.running is None or run.stop_reason is not None:
+                continue
+            if time.monotonic() - run.started > run.max_runtime_seconds:
+                self._stop_run(run, "MaxRuntimeExceeded")
+                continue
+            limit_mb = run.spec.resources.memory_limit_mb
+            used = run.running.memory_bytes() if limit_mb else None
+            if limit_mb and used and used > limit_mb * 1024 * 1024:
+                run.failure_reason = (
+                    f"MemoryLimitExceeded: the job used {used // (1024 * 1024)} MB, "
+                    f"over its memory_limit_mb of {limit_mb}"
+                )
+                self._stop_run(run, "MemoryLimitExceeded")
+
+    def _claim_one(self) -> bool:
+        job = service.claim_next_job(self.db, self.worker_id)
+        if job is None:
+            return False
+        try:
+            spec = JobSpec.model_validate(job.spec)
+        except PydanticValidationError as exc:  # else it would stay InProgress on a live worker
+            reason = f"InvalidJobSpec: {str(exc).splitlines()[0]}"
+            service.finish_job(
+                self.db,
+                job.id,
+                status="Failed",
+                failure_reason=reason,
+                exit_code=None,
+                worker_id=self.worker_id,
+            )
+            return True
+        run = JobRun(
+            job_id=job.id,
+            name=job.name,
+            spec=spec,
+            started=time.monotonic(),
+            max_runtime_seconds=job.max_runtime_seconds,
+            last_flush=time.monotonic(),
+        )
+        with self._runs_lock:
+            self.runs[job.id] = run
+        threading.Thread(
+            target=self._execute, args=(run,), name=f"job-{job.name}", daemon=True
+        ).start()
+        return True
+
+    def _stop_run(self, run: JobRun, reason: str) -> None:
+        run.stop_reason = reason
+        if run.running is not None:
+            threading.Thread(target=run.running.kill, daemon=True).start()
+
+    # ---- one attempt -----------------------------------------------------------------
+    def _execute(self, run: JobRun) -> None:
+        exit_code: int | None = None
+        try:
+            run.running = self.executor.start(run.job_id, run.spec)
+            if run.stop_reason is not None:
+                run.running.kill()
+            for line in run.running.lines():
+                self._consume(run, line)
+            exit_code = run.running.wait()
+        except Exception as exc:
+            log.exception("job %s failed to run", run.name)
+            run.failure_reason = run.failure_reason or f"ExecutorError: {exc}"
+            if run.running is not None:  # nobody reads its output any more: end it
+                run.running.kill()
+        finally:
+            try:
+                self._flush(run, force=True)
+                status, reason = _outcome(run, exit_code)
+                service.finish_job(
+                    self.db,
+                    run.job_id,
+                    status=status,
+                    failure_reason=reason,
+                    exit_code=exit_code,
+                    worker_id=self.worker_id,
+                )
+            finally:
+                self.executor.cleanup(run.job_id)
+                with self._runs_lock:
+                    self.runs.pop(run.job_id, None)
+                self._wake.set()
+
+    def _consume(self, run: JobRun, line: str) -> None:
+        now = utcnow()
+        event = parse_event(line)
+        if event is None or not self._handle_event(run, event, now):
+            with run.lock:
+                run.lines.append((run.seq, now, line))
+                run.seq += 1
+                for name, pattern in run.patterns:
+                    _match_metric(run, name, pattern, line, now)
+        if len(run.lines) >= FLUSH_LINES or time.monotonic() - run.last_flush >= FLUSH_SECONDS:
+            self._flush(run, force=True)
+
+    def _handle_event(self, run: JobRun, event: dict[str, Any], now: datetime) -> bool:
+        """Act on an event line; False when it is malformed (it is then kept as a log line)."""
+        try:
+            if event["event"] == "metric":
+                step = event.get("step")
+                if step is not None and (type(step) is not int or not -(2**31) <= step < 2**31):
+                    return False
+                value = float(event["value"])
+                if not math.isfinite(value):
+                    return False
+                with run.lock:
+                    run.metrics.append((str(event["name"])[:128], step, value, now))
+            elif event["event"] == "status":
+                secondary_status = str(event["secondary_status"])[:32]
+                self._flush(run, force=True)
+                service.set_secondary_status(self.db, run.job_id, secondary_status)
+            elif event["event"] == "failure":
+                run.failure_reason = str(event["reason"])
+            else:
+                return False
+        except (KeyError, TypeError, ValueError):
+            return False
+        return True
+
+    def _flush(self, run: JobRun, *, force: bool) -> None:
+        if not force and time.monotonic() - run.last_flush < FLUSH_SECONDS:
+            return
+        with run.flush_lock:
+            with run.lock:
+                lines, metrics = run.lines, run.metrics
+                run.lines, run.metrics = [], []
+                run.last_flush = time.monotonic()
+            service.append_output(self.db, run.job_id, lines, metrics)
+
+
+def _match_metric(
+    run: JobRun, name: str, pattern: re.Pattern[str], line: str, now: datetime
+) -> None:
+    match = pattern.search(line)
+    if not match:
+        return
+    try:
+        value = float(match.group(1))
+    except (TypeError, ValueError):
+        return
+    if not math.isfinite(value):  # as emit_metric: NaN is not JSON, so not a final metric
+        return
+    step = run.regex_counts.get(name, 0)
+    run.regex_counts[name] = step + 1
+    run.metrics.append((name, step, value, now))
+
+
+def _outcome(run: JobRun, exit_code: int | None) -> tuple[str, str | None]:
+    """The final status and reason of an attempt, from why it stopped and how it exited."""
+    if run.stop_reason == "MaxRuntimeExceeded":
+        return "Stopped", (
+            f"MaxRuntimeExceeded: the job ran longer than its max_runtime_seconds "
+            f"({run.max_runtime_seconds} s)"
+        )
+    if run.stop_reason == "StoppedByUser":
+        return "Stopped", "Stopped by user"
+    if run.stop_reason == "MemoryLimitExceeded":
+        return "Failed", run.failure_reason
+    if run.stop_reason == "WorkerShutdown":
+        return "Failed", "WorkerShutdown: the worker stopped while the job was running"
+    if exit_code == 0:
+        return "Completed", None
+    if run.failure_reason:
+        return "Failed", run.failure_reason
+    return "Failed", f"AlgorithmError: the job process exited with code {exit_code}"

@@ -1,0 +1,18 @@
+"""Imports every room's tables so ``Base.metadata`` is complete (migrations, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+TABLE_MODULES = (
+    "shipyard.compute.models",
+    "shipyard.data.models",
+    "shipyard.security.models",
+    "shipyard.serving.models",
+    "shipyard.training.models",
+)
+
+
+def import_all_tables() -> None:
+    for module in TABLE_MODULES:
+        importlib.import_module(module)

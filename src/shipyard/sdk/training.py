@@ -1,0 +1,182 @@
+"""``Estimator`` and ``TrainingJob``: train with a built-in algorithm or your own script."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.errors import ValidationError
+from shipyard.core.names import validate_name
+from shipyard.sdk.client import Session
+from shipyard.sdk.waiting import (
+    LogFollower,
+    UnexpectedStatus,
+    content_name,
+    unique_name,
+    wait_until,
+)
+
+FINAL_STATUSES = ("Completed", "Failed", "Stopped")
+
+
+class TrainingJob:
+    """A training job on the server, by name."""
+
+    def __init__(self, name: str, session: Session) -> None:
+        self.name = validate_name(name)
+        self.session = session
+
+    def describe(self) -> dict[str, Any]:
+        return self.session.get(f"/api/v1/training-jobs/{self.name}")
+
+    def stop(self) -> dict[str, Any]:
+        return self.session.post(f"/api/v1/training-jobs/{self.name}/stop")
+
+    def logs(self, after_seq: int = -1) -> dict[str, Any]:
+        return self.session.get(f"/api/v1/training-jobs/{self.name}/logs", after_seq=after_seq)
+
+    def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
+        return self.session.get(f"/api/v1/training-jobs/{self.name}/metrics", name=name)["metrics"]
+
+    def wait(self, logs: bool = True, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job ends; raise UnexpectedStatus unless it Completed."""
+        follower = LogFollower(self.logs) if logs else None
+        description = wait_until(
+            self.describe, done=FINAL_STATUSES, on_poll=follower, timeout=timeout
+        )
+        if follower is not None:
+            follower()
+        if description["status"] != "Completed":
+            raise UnexpectedStatus(
+                f"training job {self.name} ended {description['status']}: "
+                f"{description.get('failure_reason')}",
+                description,
+            )
+        return description
+
+
+class Estimator:
+    """A training job definition: ``Estimator(algorithm="xgboost", target="label", ...)``.
+
+    ``fit({"train": ..., "validation": ...})`` accepts local paths (uploaded for you),
+    pandas DataFrames, or ``shipyard://`` URIs. For your own script give
+    ``entry_point="train.py"`` and optionally ``source_dir``.
+    """
+
+    def __init__(
+        self,
+        algorithm: str | None = None,
+        *,
+        entry_point: str | None = None,
+        source_dir: str | Path | None = None,
+        target: str | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        max_run: int = 86400,
+        metric_definitions: list[dict[str, str]] | None = None,
+        max_retry_attempts: int = 1,
+        tags: Mapping[str, str] | None = None,
+        base_job_name: str | None = None,
+        session: Session | None = None,
+    ) -> None:
+        self.algorithm = algorithm
+        self.entry_point = entry_point
+        self.source_dir = source_dir
+        self.target = target
+        self.hyperparameters = dict(hyperparameters or {})
+        self.resources = dict(resources or {})
+        self.max_run = max_run
+        self.metric_definitions = list(metric_definitions or [])
+        self.max_retry_attempts = max_retry_attempts
+        self.tags = dict(tags or {})
+        self.base_job_name = base_job_name
+        self.session = session or Session()
+        self.latest_training_job: TrainingJob | None = None
+
+    def fit(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        wait: bool = True,
+        logs: bool = True,
+        job_name: str | None = None,
+    ) -> TrainingJob:
+        name = job_name or unique_name(self.base_job_name or self.algorithm or "script")
+        request = {
+            "name": name,
+            "algorithm": self.algorithm,
+            "hyperparameters": self.hyperparameters,
+            "channels": {channel: self._channel_uri(value) for channel, value in inputs.items()},
+            "target": self.target,
+            "resources": self.resources,
+            "stopping_condition": {"max_runtime_seconds": self.max_run},
+            "metric_definitions": self.metric_definitions,
+            "retry_strategy": {"maximum_retry_attempts": self.max_retry_attempts},
+            "tags": self.tags,
+        }
+        if self.entry_point:
+            request["entry_point"], request["source_uri"] = self._upload_source()
+        self.session.post("/api/v1/training-jobs", json=request)
+        self.latest_training_job = TrainingJob(name, self.session)
+        if wait:
+            self.latest_training_job.wait(logs=logs)
+        return self.latest_training_job
+
+    def describe(self) -> dict[str, Any]:
+        return self._require_job().describe()
+
+    @property
+    def model_data(self) -> str:
+        return self.describe()["model_artifacts"]
+
+    def deploy(self, endpoint_name: str | None = None, *, wait: bool = True) -> Any:
+        """Create a model, an endpoint config and an endpoint; returns a Predictor."""
+        from shipyard.sdk.serving import Model
+
+        job = self._require_job()
+        model = Model(training_job_name=job.name, name=job.name, session=self.session)
+        return model.deploy(endpoint_name=endpoint_name or job.name, wait=wait)
+
+    def _require_job(self) -> TrainingJob:
+        if self.latest_training_job is None:
+            raise ValidationError("call fit() first: this estimator has no training job yet")
+        return self.latest_training_job
+
+    def _channel_uri(self, value: Any) -> str:
+        if isinstance(value, str) and value.startswith("shipyard://"):
+            return value
+        if hasattr(value, "to_parquet"):
+            return self._upload_frame(value)
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ValidationError(
+                f"{value!r} is not a file, a DataFrame or a shipyard:// URI", "inputs"
+            )
+        return self.session.upload(path, dataset_name=content_name(path))
+
+    def _upload_frame(self, frame: Any) -> str:
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "data.parquet"
+            frame.to_parquet(path, index=False)
+            return self.session.upload(path, dataset_name=content_name(path))
+
+    def _upload_source(self) -> tuple[str, str]:
+        assert self.entry_point is not None
+        if self.source_dir is None:
+            path = Path(self.entry_point)
+            if not path.is_file():
+                raise ValidationError(f"{self.entry_point!r} does not exist", "entry_point")
+            return path.name, self.session.upload(path)
+        source = Path(self.source_dir)
+        if not (source / self.entry_point).is_file():
+            raise ValidationError(f"{self.entry_point!r} is not in {source}", "entry_point")
+        with tempfile.TemporaryDirectory() as scratch:
+            archive = Path(scratch) / "source.tar.gz"
+            with tarfile.open(archive, "w:gz") as bundle:
+                for item in sorted(source.rglob("*")):
+                    if item.is_file() and "__pycache__" not in item.parts:
+                        bundle.add(item, arcname=item.relative_to(source).as_posix())
+            return self.entry_point, self.session.upload(archive)

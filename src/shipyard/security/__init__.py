@@ -1,0 +1,1 @@
+"""Identities, API keys and the one authorization door every route goes through."""

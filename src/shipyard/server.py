@@ -1,0 +1,96 @@
+"""``create_app(settings)``: assembles every room's router, auth, errors and background work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+
+from shipyard import __version__
+from shipyard.compute.executors import make_executor
+from shipyard.compute.scheduler import platform_scheduler
+from shipyard.compute.worker import JobWorker
+from shipyard.console import routes as console_routes
+from shipyard.core.artifacts import open_store
+from shipyard.core.config import Settings
+from shipyard.core.db import Database
+from shipyard.core.errors import ShipyardError
+from shipyard.core.web import Context, request_validation_handler, shipyard_error_handler
+from shipyard.data import routes as data_routes
+from shipyard.security.service import Authenticator
+from shipyard.serving import routes as serving_routes
+from shipyard.serving.host import ModelHost
+from shipyard.training import routes as training_routes
+
+ROUTERS = (
+    data_routes.router,
+    training_routes.router,
+    serving_routes.router,
+    console_routes.router,
+)
+
+
+def build_context(settings: Settings) -> Context:
+    """Open the DB (migrated), the artifact store and the model host of one process."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    store = open_store(settings.resolved_artifact_uri, settings.s3_endpoint_url)
+    host = ModelHost(db, store, settings.home / "cache" / "models")
+    return Context(
+        settings=settings,
+        db=db,
+        store=store,
+        authenticator=Authenticator(db),
+        extras={"model_host": host},
+    )
+
+
+def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
+    context = context or build_context(settings)
+    worker = (
+        JobWorker(settings, context.db, make_executor(settings)) if settings.run_worker else None
+    )
+    scheduler = platform_scheduler(settings, context.db) if settings.run_scheduler else None
+    if worker is not None:
+        context.wake_workers = worker.wake
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.extras["model_host"].restore()
+        if worker is not None:
+            worker.start()
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        description="A self-hosted machine-learning platform.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.add_exception_handler(ShipyardError, shipyard_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    for router in ROUTERS:
+        app.include_router(router)
+    console_routes.mount_static(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    return app

@@ -1,0 +1,1 @@
+"""Models, endpoint configs, endpoints and the in-memory host that answers invocations."""

@@ -1,0 +1,160 @@
+"""HTTP routes of the serving room: models, endpoint configs, endpoints, invocations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from shipyard.core.names import srn
+from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
+from shipyard.serving import service
+from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
+from shipyard.serving.payloads import parse_body, render
+from shipyard.serving.schemas import (
+    EndpointConfigIn,
+    EndpointConfigOut,
+    EndpointIn,
+    EndpointOut,
+    ModelIn,
+    ModelOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["serving"])
+
+
+def model_host(context: Context) -> ModelHost:
+    return context.extras["model_host"]
+
+
+# ---- models ---------------------------------------------------------------------------
+@router.post("/models", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
+def create_model(request: ModelIn, context: ContextDep, authorize: AuthorizeDep) -> ModelOut:
+    principal = authorize("serving:CreateModel", srn("model", request.name))
+    with context.db.session_scope() as session:
+        return service.create_model(session, context.store, request, principal.name)
+
+
+@router.get("/models", response_model=ListResponse[ModelOut])
+def list_models(
+    context: ContextDep, authorize: AuthorizeDep, page: PageDep
+) -> ListResponse[ModelOut]:
+    authorize("serving:ListModels", srn("model", "*"))
+    with context.db.session_scope() as session:
+        items = service.list_models(session, limit=page.limit, offset=page.offset)
+    return ListResponse[ModelOut](items=items, next_token=page.next_token(len(items)))
+
+
+@router.get("/models/{name}", response_model=ModelOut)
+def describe_model(name: str, context: ContextDep, authorize: AuthorizeDep) -> ModelOut:
+    authorize("serving:DescribeModel", srn("model", name))
+    with context.db.session_scope() as session:
+        return service.model_out(service.get_model(session, name))
+
+
+@router.delete("/models/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_model(name: str, context: ContextDep, authorize: AuthorizeDep) -> None:
+    authorize("serving:DeleteModel", srn("model", name))
+    with context.db.session_scope() as session:
+        service.delete_model(session, name)
+
+
+# ---- endpoint configs -----------------------------------------------------------------
+@router.post(
+    "/endpoint-configs", status_code=status.HTTP_201_CREATED, response_model=EndpointConfigOut
+)
+def create_endpoint_config(
+    request: EndpointConfigIn, context: ContextDep, authorize: AuthorizeDep
+) -> EndpointConfigOut:
+    principal = authorize("serving:CreateEndpointConfig", srn("endpoint-config", request.name))
+    with context.db.session_scope() as session:
+        return service.create_endpoint_config(session, request, principal.name)
+
+
+@router.get("/endpoint-configs", response_model=ListResponse[EndpointConfigOut])
+def list_endpoint_configs(
+    context: ContextDep, authorize: AuthorizeDep, page: PageDep
+) -> ListResponse[EndpointConfigOut]:
+    authorize("serving:ListEndpointConfigs", srn("endpoint-config", "*"))
+    with context.db.session_scope() as session:
+        items = service.list_endpoint_configs(session, limit=page.limit, offset=page.offset)
+    return ListResponse[EndpointConfigOut](items=items, next_token=page.next_token(len(items)))
+
+
+@router.get("/endpoint-configs/{name}", response_model=EndpointConfigOut)
+def describe_endpoint_config(
+    name: str, context: ContextDep, authorize: AuthorizeDep
+) -> EndpointConfigOut:
+    authorize("serving:DescribeEndpointConfig", srn("endpoint-config", name))
+    with context.db.session_scope() as session:
+        return service.endpoint_config_out(service.get_endpoint_config(session, name))
+
+
+@router.delete("/endpoint-configs/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_endpoint_config(name: str, context: ContextDep, authorize: AuthorizeDep) -> None:
+    authorize("serving:DeleteEndpointConfig", srn("endpoint-config", name))
+    with context.db.session_scope() as session:
+        service.delete_endpoint_config(session, name)
+
+
+# ---- endpoints ------------------------------------------------------------------------
+@router.post("/endpoints", status_code=status.HTTP_201_CREATED, response_model=EndpointOut)
+def create_endpoint(
+    request: EndpointIn, context: ContextDep, authorize: AuthorizeDep
+) -> EndpointOut:
+    principal = authorize("serving:CreateEndpoint", srn("endpoint", request.name))
+    with context.db.session_scope() as session:
+        endpoint = service.create_endpoint(session, request, principal.name)
+    model_host(context).deploy_in_background(endpoint.name)
+    return endpoint
+
+
+@router.get("/endpoints", response_model=ListResponse[EndpointOut])
+def list_endpoints(
+    context: ContextDep, authorize: AuthorizeDep, page: PageDep
+) -> ListResponse[EndpointOut]:
+    authorize("serving:ListEndpoints", srn("endpoint", "*"))
+    with context.db.session_scope() as session:
+        items = service.list_endpoints(session, limit=page.limit, offset=page.offset)
+    return ListResponse[EndpointOut](items=items, next_token=page.next_token(len(items)))
+
+
+@router.get("/endpoints/{name}", response_model=EndpointOut)
+def describe_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
+    authorize("serving:DescribeEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        return service.describe_endpoint(session, name)
+
+
+@router.delete("/endpoints/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> None:
+    authorize("serving:DeleteEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        service.mark_deleting(session, name)
+    model_host(context).undeploy(name)
+    with context.db.session_scope() as session:
+        service.delete_endpoint_row(session, name)
+
+
+@router.post(
+    "/endpoints/{name}/invocations",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def invoke_endpoint(
+    name: str, http_request: Request, context: ContextDep, authorize: AuthorizeDep
+) -> Response:
+    """Predict: a JSON list of records, ``{"instances": [...]}``, or CSV rows without header."""
+    authorize("serving:InvokeEndpoint", srn("endpoint", name))
+    body = await http_request.body()
+    headers = http_request.headers
+
+    def predict() -> tuple[str, bytes, str]:
+        frame = parse_body(body, headers.get("content-type", "application/json"))
+        variant, result = model_host(context).invoke(
+            name, frame, headers.get(TARGET_VARIANT_HEADER)
+        )
+        return variant, *render(result, headers.get("accept", "application/json"))
+
+    # parsing and predicting are CPU work (and a cold endpoint loads its model): off the
+    # event loop, so that one large request does not stall every other one
+    variant, content, media_type = await run_in_threadpool(predict)
+    return Response(content, media_type=media_type, headers={"X-Shipyard-Variant": variant})

@@ -1,0 +1,80 @@
+"""Request and response types of the serving room."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ModelIn(BaseModel):
+    """CreateModel from a completed training job, or from model artifacts already stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    training_job_name: str | None = None
+    model_data_uri: str | None = Field(default=None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelIn:
+        if bool(self.training_job_name) == bool(self.model_data_uri):
+            raise ValueError("give exactly one of training_job_name or model_data_uri")
+        return self
+
+
+class ModelOut(BaseModel):
+    name: str
+    srn: str
+    training_job_name: str | None
+    model_data_uri: str
+    algorithm: str
+    problem_type: str
+    feature_names: list[str]
+    classes: list[Any] | None
+    owner: str
+    created_at: datetime
+
+
+class ProductionVariant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant_name: str = "AllTraffic"
+    model_name: str
+    initial_instance_count: int = Field(default=1, ge=1, le=1)
+    initial_weight: float = Field(default=1.0, gt=0)
+
+
+class EndpointConfigIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    production_variants: list[ProductionVariant] = Field(min_length=1, max_length=1)
+
+
+class EndpointConfigOut(BaseModel):
+    name: str
+    srn: str
+    production_variants: list[ProductionVariant]
+    owner: str
+    created_at: datetime
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    endpoint_config_name: str
+
+
+class EndpointOut(BaseModel):
+    name: str
+    srn: str
+    endpoint_config_name: str
+    status: str
+    failure_reason: str | None
+    production_variants: list[ProductionVariant]
+    owner: str
+    created_at: datetime
+    last_modified_at: datetime

@@ -1,0 +1,270 @@
+"""Models, endpoint configs and endpoints: create, describe, list, delete.
+
+An endpoint is ``Creating`` until the host has loaded every variant's model, then
+``InService`` (or ``Failed`` with a reason); on a restart the host loads every endpoint
+that was in service, so endpoints survive ``shipyard up`` restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
+from shipyard.core.clock import as_utc, utcnow
+from shipyard.core.errors import AlreadyExists, NotFound, ValidationError
+from shipyard.core.names import srn, validate_name
+from shipyard.serving.models import Endpoint, EndpointConfig, Model
+from shipyard.serving.schemas import (
+    EndpointConfigIn,
+    EndpointConfigOut,
+    EndpointIn,
+    EndpointOut,
+    ModelIn,
+    ModelOut,
+    ProductionVariant,
+)
+from shipyard.training import service as training
+
+MANIFEST = "shipyard-model.json"
+LIVE_STATUSES = ("Creating", "InService", "Updating")
+
+
+# ---- models ---------------------------------------------------------------------------
+def create_model(
+    session: Session, store: BaseArtifactStore, request: ModelIn, owner: str
+) -> ModelOut:
+    name = validate_name(request.name)
+    if session.get(Model, name) is not None:
+        raise AlreadyExists(f"model '{name}' already exists")
+    model_data_uri = request.model_data_uri or _artifacts_of_job(session, request.training_job_name)
+    manifest = _read_manifest(store, model_data_uri)
+    row = Model(
+        name=name,
+        training_job_name=request.training_job_name,
+        model_data_uri=model_data_uri,
+        algorithm=str(manifest.get("algorithm")),
+        problem_type=str(manifest.get("problem_type")),
+        feature_names=list(manifest.get("feature_names", [])),
+        classes=manifest.get("classes"),
+        owner=owner,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return model_out(row)
+
+
+def get_model(session: Session, name: str) -> Model:
+    row = session.get(Model, validate_name(name))
+    if row is None:
+        raise NotFound(f"model '{name}' not found")
+    return row
+
+
+def list_models(session: Session, *, limit: int, offset: int) -> list[ModelOut]:
+    rows = session.scalars(
+        select(Model).order_by(Model.created_at.desc()).limit(limit).offset(offset)
+    )
+    return [model_out(r) for r in rows]
+
+
+def delete_model(session: Session, name: str) -> None:
+    session.delete(get_model(session, name))
+
+
+def model_out(row: Model) -> ModelOut:
+    return ModelOut(
+        name=row.name,
+        srn=srn("model", row.name),
+        training_job_name=row.training_job_name,
+        model_data_uri=row.model_data_uri,
+        algorithm=row.algorithm,
+        problem_type=row.problem_type,
+        feature_names=row.feature_names,
+        classes=row.classes,
+        owner=row.owner,
+        created_at=as_utc(row.created_at) or row.created_at,
+    )
+
+
+def _artifacts_of_job(session: Session, job_name: str | None) -> str:
+    assert job_name is not None
+    try:
+        job = training.describe_training_job(session, job_name)
+    except NotFound:
+        raise ValidationError(f"training job '{job_name}' not found", "training_job_name") from None
+    if job.status != "Completed":
+        raise ValidationError(
+            f"training job '{job_name}' is {job.status}; only a Completed job has a model",
+            "training_job_name",
+        )
+    return job.model_artifacts
+
+
+def _read_manifest(store: BaseArtifactStore, model_data_uri: str) -> dict[str, Any]:
+    try:
+        key = key_from_uri(model_data_uri)
+    except ValidationError as exc:  # re-raised naming the request's field
+        reason = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+        raise ValidationError(reason, "model_data_uri") from None
+    try:
+        return json.loads(store.get_bytes(f"{key}/{MANIFEST}"))
+    except (NotFound, ValueError):
+        raise ValidationError(
+            f"no {MANIFEST} under {model_data_uri}: only models trained by a built-in "
+            "algorithm can be served for now",
+            "model_data_uri",
+        ) from None
+
+
+# ---- endpoint configs -----------------------------------------------------------------
+def create_endpoint_config(
+    session: Session, request: EndpointConfigIn, owner: str
+) -> EndpointConfigOut:
+    name = validate_name(request.name)
+    if session.get(EndpointConfig, name) is not None:
+        raise AlreadyExists(f"endpoint config '{name}' already exists")
+    seen = set()
+    for index, variant in enumerate(request.production_variants):
+        field = f"production_variants.{index}"
+        validate_name(variant.variant_name, f"{field}.variant_name")
+        if variant.variant_name in seen:
+            raise ValidationError(f"duplicate variant '{variant.variant_name}'", field)
+        seen.add(variant.variant_name)
+        if session.get(Model, validate_name(variant.model_name, f"{field}.model_name")) is None:
+            raise ValidationError(f"model '{variant.model_name}' not found", f"{field}.model_name")
+    row = EndpointConfig(
+        name=name,
+        production_variants=[v.model_dump() for v in request.production_variants],
+        owner=owner,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return endpoint_config_out(row)
+
+
+def get_endpoint_config(session: Session, name: str) -> EndpointConfig:
+    row = session.get(EndpointConfig, validate_name(name))
+    if row is None:
+        raise NotFound(f"endpoint config '{name}' not found")
+    return row
+
+
+def list_endpoint_configs(session: Session, *, limit: int, offset: int) -> list[EndpointConfigOut]:
+    query = select(EndpointConfig).order_by(EndpointConfig.created_at.desc())
+    return [endpoint_config_out(r) for r in session.scalars(query.limit(limit).offset(offset))]
+
+
+def delete_endpoint_config(session: Session, name: str) -> None:
+    session.delete(get_endpoint_config(session, name))
+
+
+def endpoint_config_out(row: EndpointConfig) -> EndpointConfigOut:
+    return EndpointConfigOut(
+        name=row.name,
+        srn=srn("endpoint-config", row.name),
+        production_variants=[ProductionVariant(**v) for v in row.production_variants],
+        owner=row.owner,
+        created_at=as_utc(row.created_at) or row.created_at,
+    )
+
+
+# ---- endpoints ------------------------------------------------------------------------
+def create_endpoint(session: Session, request: EndpointIn, owner: str) -> EndpointOut:
+    name = validate_name(request.name)
+    if session.get(Endpoint, name) is not None:
+        raise AlreadyExists(f"endpoint '{name}' already exists")
+    try:
+        config = get_endpoint_config(session, request.endpoint_config_name)
+    except NotFound as exc:
+        raise ValidationError(exc.message, "endpoint_config_name") from None
+    now = utcnow()
+    row = Endpoint(
+        name=name,
+        endpoint_config_name=config.name,
+        status="Creating",
+        failure_reason=None,
+        owner=owner,
+        created_at=now,
+        last_modified_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return endpoint_out(row, config)
+
+
+def get_endpoint(session: Session, name: str) -> Endpoint:
+    row = session.get(Endpoint, validate_name(name))
+    if row is None:
+        raise NotFound(f"endpoint '{name}' not found")
+    return row
+
+
+def describe_endpoint(session: Session, name: str) -> EndpointOut:
+    row = get_endpoint(session, name)
+    return endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
+
+
+def list_endpoints(session: Session, *, limit: int, offset: int) -> list[EndpointOut]:
+    query = select(Endpoint).order_by(Endpoint.created_at.desc()).limit(limit).offset(offset)
+    rows = session.scalars(query).all()
+    return [endpoint_out(r, session.get(EndpointConfig, r.endpoint_config_name)) for r in rows]
+
+
+def mark_deleting(session: Session, name: str) -> None:
+    """First step of a delete. An endpoint already Deleting (a delete that the server did not
+    live to finish) is deleted again rather than refused, or it could never go away."""
+    row = get_endpoint(session, name)
+    row.status, row.last_modified_at = "Deleting", utcnow()
+
+
+def delete_endpoint_row(session: Session, name: str) -> None:
+    row = session.get(Endpoint, name)
+    if row is not None:
+        session.delete(row)
+
+
+def set_endpoint_status(
+    session: Session, name: str, status: str, reason: str | None = None
+) -> None:
+    row = session.get(Endpoint, name)
+    if row is not None and row.status != "Deleting":
+        row.status, row.failure_reason, row.last_modified_at = status, reason, utcnow()
+
+
+def is_live(session: Session, name: str) -> bool:
+    """Whether endpoint ``name`` exists and is not being deleted."""
+    row = session.get(Endpoint, name)
+    return row is not None and row.status != "Deleting"
+
+
+def live_endpoint_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Endpoint.name).where(Endpoint.status.in_(LIVE_STATUSES))))
+
+
+def variants_to_load(session: Session, name: str) -> list[tuple[ProductionVariant, str]]:
+    """Each variant of the endpoint with the artifact URI of its model."""
+    row = get_endpoint(session, name)
+    config = get_endpoint_config(session, row.endpoint_config_name)
+    variants = [ProductionVariant(**v) for v in config.production_variants]
+    return [(v, get_model(session, v.model_name).model_data_uri) for v in variants]
+
+
+def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:
+    variants = [ProductionVariant(**v) for v in config.production_variants] if config else []
+    return EndpointOut(
+        name=row.name,
+        srn=srn("endpoint", row.name),
+        endpoint_config_name=row.endpoint_config_name,
+        status=row.status,
+        failure_reason=row.failure_reason,
+        production_variants=variants,
+        owner=row.owner,
+        created_at=as_utc(row.created_at) or row.created_at,
+        last_modified_at=as_utc(row.last_modified_at) or row.last_modified_at,
+    )

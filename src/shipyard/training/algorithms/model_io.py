@@ -1,0 +1,179 @@
+"""The model directory's manifest, and the loaded model that serves predictions from it.
+
+A model directory holds exactly two files: the model in its library's safe format (never a
+pickle) and `shipyard-model.json`, the manifest that says how to read and feed it.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from shipyard.core.errors import ValidationError
+from shipyard.training.algorithms.dataset import (
+    CLASSIFICATION,
+    NUMERIC_KINDS,
+    ProblemType,
+    shorten_names,
+)
+
+MANIFEST_FILE = "shipyard-model.json"
+ModelFormat = Literal["xgboost-ubj", "lightgbm-text", "skops"]
+_OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("predictions", "probabilities"),
+    "multiclass_classification": ("predictions", "probabilities"),
+    "regression": ("predictions",),
+    "clustering": ("predictions", "distances"),
+}
+
+
+class ModelManifest(BaseModel):
+    """What `shipyard-model.json` records about a trained model.
+
+    `classes` are the original target values in the order of the probability columns (None
+    for regression and clustering); `feature_names` is the column order the model expects.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    manifest_version: int = 1
+    algorithm: str
+    problem_type: ProblemType
+    target: str | None
+    feature_names: list[str]
+    classes: list[Any] | None
+    model_file: str
+    format: ModelFormat
+    library: str
+    library_version: str
+    hyperparameters: dict[str, Any]
+
+    @field_validator("model_file")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        # a tampered manifest must not point the loader outside the model directory
+        if Path(value).name != value or value in {"", ".", ".."}:
+            raise ValueError(f"model_file must be a plain file name, got {value!r}")
+        return value
+
+    def write(self, model_dir: Path) -> None:
+        (model_dir / MANIFEST_FILE).write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ModelManifest:
+        """Raises FileNotFoundError without a manifest, pydantic's ValidationError if malformed."""
+        return cls.model_validate(json.loads((model_dir / MANIFEST_FILE).read_text()))
+
+
+class LoadedModel(ABC):
+    """A trained model ready to predict; `predict` is the serving hot path.
+
+    Subclasses hold the library object and implement `raw_predict` on a numeric matrix;
+    everything per-call beyond that is a column check and one array conversion.
+    """
+
+    matrix_dtype: ClassVar[type[np.floating]] = np.float32
+    allows_missing: ClassVar[bool] = True
+
+    def __init__(self, manifest: ModelManifest) -> None:
+        self.manifest = manifest
+        self.algorithm = manifest.algorithm
+        self.problem_type: ProblemType = manifest.problem_type
+        self.feature_names = list(manifest.feature_names)
+        self.classes = None if manifest.classes is None else list(manifest.classes)
+        self._labels = None if self.classes is None else np.array(self.classes, dtype=object)
+
+    def predict(self, features: pd.DataFrame) -> dict[str, list[Any]]:
+        """Predict for every row of `features`.
+
+        Columns are the feature names in any order, or exactly len(feature_names) integer
+        (positional) columns, as read from a CSV without header; anything else raises
+        ValidationError(field="instances"). Returns {"predictions": [...]} with, for
+        classifiers, original class labels and "probabilities" (one list per row, in `classes`
+        order); for clustering, cluster indices and "distances" (to the closest centre).
+        """
+        matrix = feature_matrix(
+            features, self.feature_names, self.matrix_dtype, self.allows_missing
+        )
+        if len(matrix) == 0:  # libraries disagree on empty input; the answer is known
+            return {key: [] for key in _OUTPUT_KEYS[self.problem_type]}
+        raw = self.raw_predict(matrix)
+        if self.problem_type in CLASSIFICATION:
+            assert self._labels is not None
+            return {
+                "predictions": self._labels[raw.argmax(axis=1)].tolist(),
+                "probabilities": raw.tolist(),
+            }
+        if self.problem_type == "clustering":
+            closest = raw.argmin(axis=1)
+            return {
+                "predictions": closest.tolist(),
+                "distances": raw[np.arange(len(raw)), closest].tolist(),
+            }
+        return {"predictions": raw.tolist()}
+
+    @abstractmethod
+    def raw_predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Model output for a checked feature matrix.
+
+        Class probabilities (n, k) for classifiers, values (n,) for regression, distances to
+        every centre (n, k) for clustering.
+        """
+
+
+def binary_to_two_columns(positive: np.ndarray) -> np.ndarray:
+    """(n,) probabilities of class 1 -> (n, 2) probabilities of classes 0 and 1."""
+    return np.column_stack((1.0 - positive, positive))
+
+
+def feature_matrix(
+    features: pd.DataFrame,
+    feature_names: Sequence[str],
+    dtype: type[np.floating],
+    allows_missing: bool,
+) -> np.ndarray:
+    """The serving-side matrix: columns named like the features (any order) or positional.
+
+    Raises ValidationError(field="instances") for a wrong feature set or non-numeric values.
+    """
+    columns = features.columns.tolist()
+    names = list(feature_names)
+    if columns != names:
+        by_name = {str(c): c for c in columns}
+        if len(by_name) == len(columns) and set(by_name) == set(names):
+            features = features[[by_name[name] for name in names]]
+        elif len(columns) != len(names) or not _positional(columns):
+            raise ValidationError(
+                f"expected {len(names)} features ({shorten_names(names)}), got {len(columns)}"
+                + _missing_note(names, by_name),
+                field="instances",
+            )
+    for column, column_dtype in zip(names, features.dtypes.tolist(), strict=True):
+        if column_dtype.kind not in NUMERIC_KINDS:
+            raise ValidationError(
+                f"feature '{column}' must be numeric, got {column_dtype}", field="instances"
+            )
+    matrix = features.to_numpy(dtype=dtype, na_value=np.nan)
+    if not allows_missing and not np.isfinite(matrix).all():
+        raise ValidationError(
+            "features must not contain missing or infinite values", field="instances"
+        )
+    return matrix
+
+
+def _positional(columns: list[Any]) -> bool:
+    return all(isinstance(c, int | np.integer) for c in columns)
+
+
+def _missing_note(names: list[str], by_name: dict[str, Any]) -> str:
+    if _positional(list(by_name.values())):
+        return ""
+    missing = [n for n in names if n not in by_name]
+    return f"; missing: {shorten_names(missing)}" if missing else ""

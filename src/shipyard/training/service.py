@@ -1,0 +1,267 @@
+"""Training jobs: validate a request completely, queue it, describe it, stop it.
+
+Everything that can be checked before the job runs is checked here, so bad input is a
+400 naming the field rather than a failed job: the algorithm and its hyperparameters,
+every channel (it exists, is inside the allowed roots, is a table), the target column.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.compute import service as compute
+from shipyard.compute.models import Job
+from shipyard.compute.schemas import JobSpec
+from shipyard.core.artifacts import SCHEME, BaseArtifactStore, key_from_uri, uri_for
+from shipyard.core.clock import as_utc, utcnow
+from shipyard.core.config import Settings
+from shipyard.core.errors import AlreadyExists, NotFound, ValidationError
+from shipyard.core.names import srn, validate_name
+from shipyard.data.tables import TableRef, resolve_table
+from shipyard.training.algorithms import get_algorithm
+from shipyard.training.models import TrainingJob
+from shipyard.training.schemas import ChannelIn, TrainingJobIn, TrainingJobOut
+
+JOB_KIND = "training"
+RUNTIME = "shipyard.training.runtime"
+
+
+def create_training_job(
+    session: Session,
+    settings: Settings,
+    store: BaseArtifactStore,
+    request: TrainingJobIn,
+    owner: str,
+) -> TrainingJobOut:
+    name = validate_name(request.name)
+    if session.get(TrainingJob, name) is not None:
+        raise AlreadyExists(f"training job '{name}' already exists")
+    hyperparameters = _validated_hyperparameters(request)
+    channels = _resolved_channels(request, store, settings)
+    _check_target(request, channels)
+    _check_script(request, store)
+    model_prefix = f"training-jobs/{name}/model"
+    output_prefix = f"training-jobs/{name}/output"
+    spec = JobSpec(
+        entrypoint=RUNTIME,
+        payload={
+            "name": name,
+            "algorithm": request.algorithm,
+            "entry_point": request.entry_point,
+            "source_uri": request.source_uri,
+            "hyperparameters": hyperparameters,
+            "channels": {k: {"uri": v.uri, "format": v.format} for k, v in channels.items()},
+            "target": request.target,
+            "store": store.describe(),
+            "model_prefix": model_prefix,
+            "output_prefix": output_prefix,
+            "cpu_count": request.resources.cpu_count,
+        },
+        resources=request.resources,
+        metric_definitions=request.metric_definitions,
+    )
+    job = compute.create_job(
+        session,
+        kind=JOB_KIND,
+        name=name,
+        spec=spec,
+        owner=owner,
+        max_runtime_seconds=request.stopping_condition.max_runtime_seconds,
+        max_attempts=request.retry_strategy.maximum_retry_attempts,
+    )
+    row = TrainingJob(
+        name=name,
+        job_id=job.id,
+        algorithm=request.algorithm,
+        entry_point=request.entry_point,
+        source_uri=request.source_uri,
+        hyperparameters=hyperparameters,
+        channels={k: v.__dict__ for k, v in channels.items()},
+        target=request.target,
+        resources=request.resources.model_dump(),
+        stopping_condition=request.stopping_condition.model_dump(),
+        metric_definitions=[d.model_dump() for d in request.metric_definitions],
+        tags=request.tags,
+        model_artifacts=uri_for(model_prefix),
+        output_uri=uri_for(output_prefix),
+        owner=owner,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return to_out(row, job)
+
+
+def describe_training_job(session: Session, name: str) -> TrainingJobOut:
+    row = _get_row(session, name)
+    return to_out(row, _job_of(session, row))
+
+
+def list_training_jobs(
+    session: Session, *, limit: int, offset: int, status: str | None = None
+) -> list[TrainingJobOut]:
+    query = select(TrainingJob).order_by(TrainingJob.created_at.desc())
+    rows: Sequence[TrainingJob]
+    if status is None:
+        rows = session.scalars(query.limit(limit).offset(offset)).all()
+        jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
+        return [to_out(r, jobs[r.job_id]) for r in rows]
+    rows = session.scalars(query).all()
+    jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
+    matching = [to_out(r, jobs[r.job_id]) for r in rows if jobs[r.job_id].status == status]
+    return matching[offset : offset + limit]
+
+
+def stop_training_job(session: Session, name: str) -> TrainingJobOut:
+    row = _get_row(session, name)
+    job = compute.request_stop(session, _job_of(session, row))
+    return to_out(row, job)
+
+
+def job_id_of(session: Session, name: str) -> str:
+    return _get_row(session, name).job_id
+
+
+def is_finished(session: Session, name: str) -> bool:
+    return _job_of(session, _get_row(session, name)).status in ("Completed", "Failed", "Stopped")
+
+
+def to_out(row: TrainingJob, job: Job) -> TrainingJobOut:
+    return TrainingJobOut(
+        name=row.name,
+        srn=srn("training-job", row.name),
+        status=job.status,
+        secondary_status=job.secondary_status,
+        failure_reason=job.failure_reason,
+        algorithm=row.algorithm,
+        entry_point=row.entry_point,
+        source_uri=row.source_uri,
+        hyperparameters=row.hyperparameters,
+        channels=row.channels,
+        target=row.target,
+        resources=row.resources,
+        stopping_condition=row.stopping_condition,
+        metric_definitions=row.metric_definitions,
+        tags=row.tags,
+        model_artifacts=row.model_artifacts,
+        output_uri=row.output_uri,
+        final_metrics=job.final_metrics or {},
+        attempts=job.attempts,
+        owner=row.owner,
+        created_at=as_utc(job.created_at) or job.created_at,
+        started_at=as_utc(job.started_at),
+        ended_at=as_utc(job.ended_at),
+        status_history=job.status_history or [],
+    )
+
+
+def _get_row(session: Session, name: str) -> TrainingJob:
+    row = session.get(TrainingJob, validate_name(name))
+    if row is None:
+        raise NotFound(f"training job '{name}' not found")
+    return row
+
+
+def _job_of(session: Session, row: TrainingJob) -> Job:
+    job = session.get(Job, row.job_id)
+    if job is None:
+        raise NotFound(f"training job '{row.name}' has no job record")
+    return job
+
+
+def _validated_hyperparameters(request: TrainingJobIn) -> dict[str, Any]:
+    if request.algorithm and request.entry_point:
+        raise ValidationError("give either algorithm or entry_point, not both", "algorithm")
+    if request.algorithm:
+        return get_algorithm(request.algorithm).validate_hyperparameters(request.hyperparameters)
+    if not request.entry_point:
+        raise ValidationError(
+            "required: a built-in algorithm name, or entry_point for script mode", "algorithm"
+        )
+    for key, value in request.hyperparameters.items():
+        if not key.replace("_", "").replace("-", "").isalnum():
+            raise ValidationError(
+                "keys must be letters, digits, '_' or '-'", f"hyperparameters.{key}"
+            )
+        if not isinstance(value, str | int | float | bool):
+            raise ValidationError(
+                "values must be strings, numbers or booleans", f"hyperparameters.{key}"
+            )
+    return dict(request.hyperparameters)
+
+
+def _resolved_channels(
+    request: TrainingJobIn, store: BaseArtifactStore, settings: Settings
+) -> dict[str, TableRef]:
+    if request.algorithm and "train" not in request.channels:
+        raise ValidationError("a 'train' channel is required", "channels")
+    resolved = {}
+    for channel, value in request.channels.items():
+        field = f"channels.{channel}"
+        if not channel.isidentifier() or len(channel) > 64:
+            raise ValidationError("channel names are letters, digits and '_'", field)
+        spec = value if isinstance(value, ChannelIn) else ChannelIn(uri=value)
+        if spec.uri.startswith(SCHEME):
+            _key_of(spec.uri, field)
+        resolved[channel] = resolve_table(
+            spec.uri,
+            store=store,
+            roots=settings.allowed_data_roots,
+            declared_format=spec.format,
+            field=field,
+        )
+    return resolved
+
+
+def _check_target(request: TrainingJobIn, channels: dict[str, TableRef]) -> None:
+    if not request.algorithm:
+        return
+    if get_algorithm(request.algorithm).requires_target and not request.target:
+        raise ValidationError(f"required for algorithm '{request.algorithm}'", "target")
+    if not request.target:
+        return
+    for channel in ("train", "validation"):
+        table = channels.get(channel)
+        if table is not None and request.target not in table.columns:
+            shown = ", ".join(table.columns[:20])
+            raise ValidationError(
+                f"target column '{request.target}' not found in channel '{channel}'; "
+                f"columns are: {shown}",
+                "target",
+            )
+
+
+def _check_script(request: TrainingJobIn, store: BaseArtifactStore) -> None:
+    if not request.entry_point:
+        return
+    entry = request.entry_point
+    normal = posixpath.normpath(entry)
+    if entry.startswith("/") or normal.startswith("..") or not entry.endswith(".py"):
+        raise ValidationError("must be a relative path to a .py file in the source", "entry_point")
+    if not request.source_uri or not request.source_uri.startswith(SCHEME):
+        raise ValidationError(
+            "script mode needs the uploaded source (a .py file or .tar.gz) as shipyard://…",
+            "source_uri",
+        )
+    key = _key_of(request.source_uri, "source_uri")
+    if not store.exists(key):
+        raise ValidationError(f"{request.source_uri} does not exist", "source_uri")
+    if key.endswith(".py") and posixpath.basename(key) != normal:
+        raise ValidationError(
+            f"the source is the single file {posixpath.basename(key)!r}; entry_point must name it",
+            "entry_point",
+        )
+
+
+def _key_of(uri: str, field: str) -> str:
+    """The artifact key of ``uri``; a ValidationError names ``field``, the request's own."""
+    try:
+        return key_from_uri(uri)
+    except ValidationError as exc:
+        reason = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+        raise ValidationError(reason, field) from None

@@ -1,0 +1,206 @@
+"""The console in headless Chromium against a real `shipyard up`: sign in, read the
+quick-start training job (chart and log), send its endpoint a request; and the refusals
+(no session, a wrong key, a forged CSRF token)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+expect = sync_api.expect
+ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+
+
+@dataclass
+class QuickStart:
+    server: Any  # tests/conftest.py's LiveServer
+    training_job: str
+    endpoint: str
+
+
+def _drain(server: Any) -> threading.Thread:
+    """Keep reading the server's output, so a full pipe never blocks it."""
+
+    def read() -> None:
+        assert server.process.stdout is not None
+        for line in server.process.stdout:
+            server.output.append(line)
+
+    thread = threading.Thread(target=read, name="live-server-output", daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_for_quickstart(server: Any, timeout: float = 240) -> QuickStart:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+        while time.monotonic() < deadline:
+            jobs = client.get("/api/v1/training-jobs").json()["items"]
+            endpoints = client.get("/api/v1/endpoints").json()["items"]
+            done = [j["name"] for j in jobs if j["status"] == "Completed"]
+            serving = [e["name"] for e in endpoints if e["status"] == "InService"]
+            if done and serving:
+                return QuickStart(server, done[0], serving[0])
+            assert server.process.poll() is None, "".join(server.output)
+            time.sleep(0.25)
+    raise AssertionError("the quick-start did not finish:\n" + "".join(server.output))
+
+
+@pytest.fixture(scope="module")
+def fixtures(pytestconfig: pytest.Config) -> ModuleType:
+    """tests/conftest.py, as pytest loaded it (``import conftest`` may find another one)."""
+    for plugin in pytestconfig.pluginmanager.get_plugins():
+        module_file = getattr(plugin, "__file__", None)
+        if module_file and Path(module_file).resolve() == ROOT_CONFTEST:
+            return plugin
+    raise AssertionError("tests/conftest.py is not loaded")
+
+
+@pytest.fixture(scope="module")
+def quickstart(
+    fixtures: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QuickStart]:
+    root = tmp_path_factory.mktemp("console-live")
+    server = fixtures.start_live_server(root / "home", root, quickstart=True)
+    reader = _drain(server)
+    try:
+        yield _wait_for_quickstart(server)
+    finally:
+        server.process.terminate()
+        reader.join(timeout=30)  # it ends at the end of the output, when the server exits
+        fixtures.stop_live_server(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    playwright = sync_api.sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        playwright.stop()
+
+
+@pytest.fixture
+def open_page(browser) -> Iterator[Callable[[str], object]]:
+    """``open_page(server_url)``: a page in a fresh browser context (no cookies); the test
+    fails on any script error it logs."""
+    contexts, errors = [], []
+
+    def on_console(message) -> None:
+        # A 4xx page is logged as "Failed to load resource"; anything else (a script error,
+        # a Content-Security-Policy violation) is a bug.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def open_page(base_url: str) -> object:
+        context = browser.new_context(base_url=base_url)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", on_console)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def sign_in(page, key: str, *, succeeds: bool = True) -> None:
+    page.fill("#api-key", key)
+    page.click("#sign-in")
+    if succeeds:  # wait for the page after login, so the next step acts on it
+        expect(page.locator("#user")).to_be_visible()
+
+
+# The quick-start trains for a while, so one test walks its whole journey; the others use
+# the plain `live_server` and never wait for it.
+def test_the_quick_start_in_the_console(open_page, quickstart: QuickStart) -> None:
+    page = open_page(quickstart.server.url)
+    job_url = f"/console/training-jobs/{quickstart.training_job}"
+    page.goto(job_url)
+    expect(page).to_have_url(re.compile(r"/console/login\?next="))
+    sign_in(page, quickstart.server.token)
+
+    expect(page).to_have_url(re.compile(f"{job_url}$"))
+    expect(page.locator("#status")).to_have_text("Completed")
+    expect(page.locator("#metric-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#metric-chart .legendtext", has_text="validation:auc")).to_have_count(1)
+    expect(page.locator("#logs")).to_contain_text("Training xgboost")
+    expect(page.locator("#final-metrics")).to_contain_text("validation:auc")
+    expect(page.locator("#hyperparameters")).to_contain_text("scale_pos_weight")
+
+    page.click("nav >> text=Endpoints")
+    page.click(f"text={quickstart.endpoint}")
+    expect(page.locator("#status")).to_have_text("InService")
+    body = page.locator("#request-body")
+    expect(body).to_contain_text('"merchant_risk": 0')
+    page.click("#send-request")
+    expect(page.locator("#response")).to_contain_text('"predictions"')
+    expect(page.locator("#response")).to_contain_text('"probabilities"')
+
+    page.select_option("#content-type", "text/csv")
+    expect(body).to_have_value("0,0,0,0,0,0,0,0,0,0")
+    body.fill("120.5,3,0.9,250,12,9,1,0.1,0.5,42\n5,14,0.05,1,2000,1,0,0,0.2,7")
+    page.click("#send-request")
+    expect(page.locator("#response")).to_contain_text('"predictions"')
+    expect(page.locator("#content-type")).to_have_value("text/csv")
+
+
+def test_a_page_without_a_session_redirects_to_login(open_page, live_server) -> None:
+    page = open_page(live_server.url)
+    page.goto("/console/endpoints")
+    expect(page).to_have_url(re.compile(r"/console/login\?next=%2Fconsole%2Fendpoints$"))
+    expect(page.locator("#login-form")).to_be_visible()
+
+
+def test_a_wrong_key_shows_a_login_error(open_page, live_server) -> None:
+    page = open_page(live_server.url)
+    page.goto("/console/")
+    sign_in(page, "sy_0000000000000000_wrong", succeeds=False)
+
+    expect(page.locator("#login-error")).to_have_text("That API key is not valid.")
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+
+
+def test_a_form_with_a_bad_csrf_token_is_refused(open_page, live_server) -> None:
+    page = open_page(live_server.url)
+    page.goto("/console/")
+    sign_in(page, live_server.token)
+    page.eval_on_selector("form.whoami input[name=csrf_token]", "input => input.value = 'forged'")
+
+    with page.expect_response(re.compile("/console/logout$")) as answer:
+        page.click("#logout")
+
+    assert answer.value.status == 403
+    expect(page.locator("#error-message")).to_contain_text("security token")
+    page.goto("/console/")
+    expect(page.locator("#user")).to_have_text("admin")  # the refused form changed nothing

@@ -1,0 +1,252 @@
+"""The ``shipyard`` command through its real entry point, against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from typer.testing import CliRunner
+
+from shipyard.cli.main import app
+
+ENTRY_POINT = [sys.executable, "-m", "shipyard.cli.main"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def shipyard_cli(
+    *args: str, env: dict[str, str], expect: int = 0, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [*ENTRY_POINT, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == expect, (args, completed.stdout, completed.stderr)
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return completed
+
+
+def assert_one_line_error(
+    completed: subprocess.CompletedProcess[str], code: str, *needles: str
+) -> str:
+    assert completed.returncode == 1
+    line = completed.stderr.strip()
+    assert "\n" not in line, completed.stderr
+    assert line.startswith(f"error ({code}): "), completed.stderr
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
+@pytest.fixture
+def data_dir(live_server) -> Path:
+    """A fresh directory inside the live server's data root, with the breast-cancer split."""
+    directory = live_server.home.parent / unique("cli-data")
+    directory.mkdir()
+    frame = load_breast_cancer(as_frame=True).frame
+    train, validation = train_test_split(frame, test_size=0.3, random_state=0)
+    train.to_csv(directory / "train.csv", index=False)
+    validation.to_csv(directory / "validation.csv", index=False)
+    return directory
+
+
+def test_train_deploy_invoke_delete_with_the_cli(live_server, data_dir):
+    env = live_server.env
+    job = unique("cli-xgb")
+    created = shipyard_cli(
+        "training", "create",
+        "--name", job,
+        "--algorithm", "xgboost",
+        "--target", "target",
+        "--channel", f"train={data_dir / 'train.csv'}",
+        "--channel", f"validation={data_dir / 'validation.csv'}",
+        "--hp", "num_round=30",
+        "--hp", "max_depth=3",
+        "--json",
+        env=env,
+    )  # fmt: skip
+    description = json.loads(created.stdout)
+    assert description["name"] == job
+    assert description["status"] == "Completed", description["failure_reason"]
+    assert description["hyperparameters"]["num_round"] == 30
+    assert description["channels"]["train"]["uri"].startswith("shipyard://datasets/")
+
+    listed = json.loads(shipyard_cli("training", "list", "--json", env=env).stdout)
+    assert job in [item["name"] for item in listed]
+    described = json.loads(shipyard_cli("training", "describe", job, "--json", env=env).stdout)
+    assert described["final_metrics"]["validation:auc"] >= 0.95
+    assert "Training xgboost" in shipyard_cli("training", "logs", job, env=env).stdout
+
+    model = unique("cli-model")
+    made = json.loads(
+        shipyard_cli("models", "create", model, "--training-job", job, "--json", env=env).stdout
+    )
+    assert made["algorithm"] == "xgboost"
+    endpoint = unique("cli-endpoint")
+    deployed = json.loads(
+        shipyard_cli("endpoints", "create", endpoint, "--model", model, "--json", env=env).stdout
+    )
+    assert deployed["status"] == "InService"
+
+    row = first_row(data_dir)
+    answer = shipyard_cli("endpoints", "invoke", endpoint, "--body", json.dumps([row]), env=env)
+    result = json.loads(answer.stdout)
+    assert len(result["predictions"]) == 1 and len(result["probabilities"][0]) == 2
+    csv_row = ",".join(str(value) for value in row.values())
+    from_stdin = shipyard_cli(
+        "endpoints", "invoke", endpoint, "--body", "-", "--content-type", "text/csv",
+        env=env, stdin=csv_row + "\n",
+    )  # fmt: skip
+    assert json.loads(from_stdin.stdout) == result
+    wrong = shipyard_cli("endpoints", "invoke", endpoint, "--body", "[[1, 2]]", env=env, expect=1)
+    assert_one_line_error(wrong, "ValidationError", "instances")
+
+    in_process_commands(live_server, job, model, endpoint, data_dir, result)
+
+    shipyard_cli("endpoints", "delete", endpoint, env=env)
+    gone = shipyard_cli("endpoints", "describe", endpoint, env=env, expect=1)
+    assert_one_line_error(gone, "NotFound", endpoint)
+
+
+def in_process_commands(
+    live_server: Any, job: str, model: str, endpoint: str, data_dir: Path, result: Any
+) -> None:
+    """The other commands, run in this process (quicker) on what the journey made."""
+    runner = CliRunner()
+    env = {"SHIPYARD_URL": live_server.url, "SHIPYARD_TOKEN": live_server.token, "COLUMNS": "250"}
+
+    def run(*args: str, code: int = 0) -> str:
+        outcome = runner.invoke(app, list(args), env=env)
+        assert outcome.exit_code == code, (args, outcome.output)
+        return outcome.output
+
+    assert job in run("training", "list", "--status", "Completed")
+    assert "Completed" in run("training", "describe", job)
+    points = json.loads(run("training", "metrics", job, "--name", "validation:auc", "--json"))
+    assert {point["name"] for point in points} == {"validation:auc"}
+    assert "validation:auc" in run("training", "metrics", job)
+    assert "error (InvalidState)" in run("training", "stop", job, code=1)
+    assert model in run("models", "list")
+    assert json.loads(run("models", "describe", model, "--json"))["name"] == model
+    assert "xgboost" in run("models", "describe", model)
+    assert endpoint in run("endpoints", "list")
+    assert "InService" in run("endpoints", "describe", endpoint)
+    body_file = data_dir / "request.json"
+    body_file.write_text(json.dumps({"instances": [list(first_row(data_dir).values())]}))
+    assert json.loads(run("endpoints", "invoke", endpoint, "--file", str(body_file))) == result
+
+
+def first_row(data_dir: Path) -> dict[str, Any]:
+    """The first validation row's features, as a JSON record."""
+    header, first = (data_dir / "validation.csv").read_text().splitlines()[:2]
+    names, values = header.split(","), [float(v) for v in first.split(",")]
+    return {n: v for n, v in zip(names, values, strict=True) if n != "target"}
+
+
+def test_bad_requests_exit_1_with_one_line(live_server, data_dir):
+    env = live_server.env
+    train = f"train={data_dir / 'train.csv'}"
+    unknown = shipyard_cli(
+        "training", "create", "--algorithm", "gradient-magic", "--target", "target",
+        "--channel", train, env=env, expect=1,
+    )  # fmt: skip
+    assert_one_line_error(unknown, "ValidationError", "algorithm", "gradient-magic")
+
+    # a long message stays on one line, however narrow the terminal
+    no_column = shipyard_cli(
+        "training", "create", "--algorithm", "xgboost", "--target", "diagnosis", "--channel", train,
+        env={**env, "COLUMNS": "40"}, expect=1,
+    )  # fmt: skip
+    assert_one_line_error(no_column, "ValidationError", "target", "diagnosis", "mean radius")
+
+    no_token = {k: v for k, v in env.items() if k != "SHIPYARD_TOKEN"}
+    assert_one_line_error(
+        shipyard_cli("training", "list", env=no_token, expect=1), "InternalError", "SHIPYARD_TOKEN"
+    )
+
+    # the same handling for every command; in this process, which is quicker
+    cases: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = [
+        (("training", "create", "--channel", "train"), "ValidationError", ("--channel",)),
+        (("training", "create", "--algorithm", "xgboost", "--channel", f"train={data_dir}/no.csv"),
+         "ValidationError", ("no.csv",)),
+        (("training", "create", "--algorithm", "xgboost", "--target", "target", "--channel", train,
+          "--hp", "max_depth=-1"), "ValidationError", ("hyperparameters.max_depth",)),
+        (("training", "describe", "no-such-job"), "NotFound", ("no-such-job",)),
+        (("training", "logs", "../etc"), "ValidationError", ("name", "../etc")),
+        (("training", "stop", "no-such-job"), "NotFound", ("no-such-job",)),
+        (("models", "describe", "../etc"), "ValidationError", ("name",)),
+        (("models", "create", unique("m"), "--training-job", "no-such-job"),
+         "ValidationError", ("training_job_name",)),
+        (("endpoints", "create", unique("e"), "--model", "no-such-model"),
+         "ValidationError", ("no-such-model",)),
+        (("endpoints", "delete", "no-such-endpoint"), "NotFound", ("no-such-endpoint",)),
+        (("endpoints", "invoke", "no-such-endpoint"), "ValidationError", ("body",)),
+        (("endpoints", "invoke", "no-such-endpoint", "--file", f"{data_dir}/missing.json"),
+         "FileNotFoundError", ("missing.json",)),
+        (("training", "list", "--url", "http://127.0.0.1:9"), "InternalError", ("cannot reach",)),
+        (("training", "list", "--token", "sy_0123456789abcdef_wrong"), "Unauthenticated", ()),
+    ]  # fmt: skip
+    runner = CliRunner()
+    plain_env = {"SHIPYARD_URL": live_server.url, "SHIPYARD_TOKEN": live_server.token}
+    for args, code, needles in cases:
+        outcome = runner.invoke(app, list(args), env=plain_env)
+        assert outcome.exception is None or isinstance(outcome.exception, SystemExit), args
+        failed = subprocess.CompletedProcess(
+            args, outcome.exit_code, outcome.stdout, outcome.stderr
+        )
+        assert_one_line_error(failed, code, *needles)
+
+
+def walk(command: Any, path: tuple[str, ...] = ("shipyard",)) -> list[tuple[tuple[str, ...], Any]]:
+    found = [(path, command)]
+    for name, sub in sorted((getattr(command, "commands", None) or {}).items()):
+        found += walk(sub, (*path, name))
+    return found
+
+
+def test_every_command_and_parameter_has_help():
+    commands = walk(typer.main.get_command(app))
+    names = {" ".join(path) for path, _ in commands}
+    assert {
+        "shipyard training create",
+        "shipyard training logs",
+        "shipyard models create",
+        "shipyard endpoints invoke",
+        "shipyard up",
+        "shipyard quickstart",
+    } <= names
+    for path, command in commands:
+        assert (command.help or "").strip(), f"{' '.join(path)} has no help"
+        for parameter in command.params:
+            assert (getattr(parameter, "help", None) or "").strip(), (
+                f"{' '.join(path)}: {parameter.name} has no help"
+            )
+
+
+def test_the_installed_console_script_answers_help():
+    script = Path(sys.executable).parent / "shipyard"
+    assert script.is_file() and os.access(script, os.X_OK), script
+    completed = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    for room in ("training", "models", "endpoints", "quickstart", "up"):
+        assert room in completed.stdout
+    sub = subprocess.run(
+        [str(script), "training", "create", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert sub.returncode == 0, sub.stderr
+    assert "--channel" in sub.stdout and "Traceback" not in sub.stderr

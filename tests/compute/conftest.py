@@ -1,0 +1,84 @@
+"""Fixtures of the compute tests: the DB backends, and a real worker on a SQLite DB.
+
+The queue tests run on every DB backend (the fixtures of ``tests/core/conftest.py``); the
+worker tests start a real JobWorker whose job processes import ``shipyard_sample_job``
+from ``job_modules/``, put on the ``PYTHONPATH`` they inherit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from compute_testing import JOB_MODULES, Jobs
+
+from shipyard.compute.executors.local import LocalExecutor
+from shipyard.compute.worker import JobWorker
+from shipyard.core.config import Settings
+from shipyard.core.db import Database
+
+
+def _load_core_fixtures() -> Any:
+    # The DB backends are defined once, with the core tests. A conftest only serves its own
+    # folder, and the top-level one belongs to everyone; so load that module under a name
+    # of its own and re-export its fixtures here.
+    name = "shipyard_tests_core_conftest"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "core" / "conftest.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_core = _load_core_fixtures()
+postgres_databases = _core.postgres_databases
+migrated_postgres_url = _core.migrated_postgres_url
+backend = _core.backend
+database = _core.database
+
+
+@pytest.fixture
+def job_modules(monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PYTHONPATH", str(JOB_MODULES))
+    return JOB_MODULES
+
+
+@pytest.fixture
+def worker_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        worker_slots=2,
+        worker_poll_seconds=0.05,
+        heartbeat_seconds=0.1,
+    )
+
+
+@pytest.fixture
+def sqlite_db(worker_settings: Settings) -> Iterator[Database]:
+    db = Database(worker_settings.resolved_database_url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def jobs(sqlite_db: Database) -> Jobs:
+    return Jobs(sqlite_db)
+
+
+@pytest.fixture
+def worker(
+    worker_settings: Settings, sqlite_db: Database, job_modules: Path
+) -> Iterator[JobWorker]:
+    """A started JobWorker with the LocalExecutor; stopped (its jobs ended) afterwards."""
+    job_worker = JobWorker(worker_settings, sqlite_db, LocalExecutor(worker_settings))
+    job_worker.start()
+    yield job_worker
+    job_worker.stop()
