@@ -1,4 +1,5 @@
-"""Shared fixtures: settings in a temporary home, an in-process app, a live `shipyard up`."""
+"""Shared fixtures: settings in a temporary home, an in-process app, live `shipyard up`
+servers, and the polling helpers the tests of both share."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,13 +27,39 @@ from shipyard.core.config import Settings
 from shipyard.security.service import bootstrap_admin
 from shipyard.server import build_context, create_app
 
+# The suite runs several servers and jobs at once on two cores: OpenMP threads that spin
+# while they wait would steal the cores from each other's jobs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 KEY_PATTERN = re.compile(r"sy_[0-9a-f]{16}_[A-Za-z0-9_-]+")
+# what `shipyard up` names the quick-start's training job and endpoint (shipyard.quickstart)
+QUICKSTART_JOB_PREFIX = "fraud-quickstart-"
+QUICKSTART_ENDPOINT_PREFIX = "fraud-detector-"
+ENDED = ("Completed", "Failed", "Stopped")
+T = TypeVar("T")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def poll(fetch: Callable[[], T | None], what: str, timeout: float, interval: float = 0.1) -> T:
+    """Call ``fetch()`` until it returns something truthy, and return that; fail naming
+    ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = fetch()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def status_in(document: dict[str, Any], statuses: tuple[str, ...]) -> dict[str, Any] | None:
+    return document if document["status"] in statuses else None
 
 
 @pytest.fixture
@@ -65,22 +94,19 @@ class Api:
         return self.client.delete(path, headers=self.headers, **kwargs)
 
     def wait_for_job(self, name: str, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.get(f"/api/v1/training-jobs/{name}").json()
-            if job["status"] in ("Completed", "Failed", "Stopped"):
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"training job {name} did not end in {timeout} s")
+        return self.wait_for_status(f"/api/v1/training-jobs/{name}", ENDED, timeout)
 
     def wait_for_endpoint(self, name: str, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            endpoint = self.get(f"/api/v1/endpoints/{name}").json()
-            if endpoint["status"] in ("InService", "Failed"):
-                return endpoint
-            time.sleep(0.05)
-        raise AssertionError(f"endpoint {name} did not settle in {timeout} s")
+        return self.wait_for_status(f"/api/v1/endpoints/{name}", ("InService", "Failed"), timeout)
+
+    def wait_for_status(self, path: str, statuses: tuple[str, ...], timeout: float) -> dict:
+        """GET ``path`` until its ``status`` is one of ``statuses``."""
+        return poll(
+            lambda: status_in(self.get(path).json(), statuses),
+            f"{path} to be {' or '.join(statuses)}",
+            timeout,
+            interval=0.05,
+        )
 
 
 @pytest.fixture
@@ -95,24 +121,117 @@ def api(settings: Settings) -> Iterator[Api]:
 
 @dataclass
 class LiveServer:
-    """A real `shipyard up` process on 127.0.0.1 and a free port."""
+    """A real `shipyard up` process on 127.0.0.1 and a free port.
+
+    A thread reads the server's output into ``output`` (it only ever appends) for as long as
+    the process lives, so a chatty server never blocks on a full pipe.
+    """
 
     url: str
     token: str
     home: Path
     process: subprocess.Popen[str]
-    output: list[str]
+    output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "SHIPYARD_URL": self.url, "SHIPYARD_TOKEN": self.token}
 
+    def text(self) -> str:
+        return "".join(self.output)
 
-def start_live_server(
+    def printed_key(self) -> str | None:
+        """The API key the server printed (it does on its first start only)."""
+        match = KEY_PATTERN.search(self.text())
+        return match.group(0) if match else None
+
+    def http(self, timeout: float = 60) -> httpx.Client:
+        """A client of this server, signed in with the admin key."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def wait_for(self, fetch: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+        """:func:`poll`, failing early if the server exits; the failure shows its output."""
+
+        def fetch_while_running() -> T | None:
+            found = fetch()
+            if not found and self.process.poll() is not None:
+                raise AssertionError(f"the server exited ({self.process.returncode})")
+            return found
+
+        try:
+            return poll(fetch_while_running, what, timeout, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the server's output:\n{self.text()}") from None
+
+    def wait_for_output(self, needle: str, timeout: float = 30) -> None:
+        self.wait_for(lambda: needle in self.text(), repr(needle), timeout)
+
+    def wait_for_status(
+        self, path: str, statuses: tuple[str, ...], timeout: float = 180
+    ) -> dict[str, Any]:
+        """GET ``path`` until its ``status`` is one of ``statuses``."""
+        with self.http() as http:
+            return self.wait_for(
+                lambda: status_in(http.get(path).raise_for_status().json(), statuses),
+                f"{path} to be {' or '.join(statuses)}",
+                timeout,
+            )
+
+    def wait_for_quickstart(self, timeout: float = 240) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The quick-start's training job, once Completed, and its endpoint, once InService."""
+        with self.http() as http:
+            job = self.wait_for(
+                lambda: _named(http, "training-jobs", QUICKSTART_JOB_PREFIX, "Completed"),
+                "the quick-start's training job",
+                timeout,
+            )
+            endpoint = self.wait_for(
+                lambda: _named(http, "endpoints", QUICKSTART_ENDPOINT_PREFIX, "InService"),
+                "the quick-start's endpoint",
+                timeout,
+            )
+        return job, endpoint
+
+    def stop(self) -> None:
+        """Stop the server (a no-op once stopped) and take the last of its output."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=10)  # a job process that outlived the server holds the pipe
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _named(http: httpx.Client, collection: str, prefix: str, status: str) -> dict[str, Any] | None:
+    """The item of ``collection`` whose name starts with ``prefix``, once it has ``status``."""
+    for item in http.get(f"/api/v1/{collection}").raise_for_status().json()["items"]:
+        if item["name"].startswith(prefix):
+            assert item["status"] not in ("Failed", "Stopped"), item
+            if item["status"] == status:
+                return item
+    return None
+
+
+def _read_output(process: subprocess.Popen[str], output: list[str]) -> None:
+    try:
+        for line in process.stdout or ():
+            output.append(line)
+    except (OSError, ValueError):  # the pipe was closed while a job process still held it
+        pass
+
+
+def launch_live_server(
     home: Path, data_root: Path, *, quickstart: bool = False, token: str | None = None
 ) -> LiveServer:
-    """Start `shipyard up`; pass the ``token`` of an earlier start on the same home (the
-    admin key is printed on the first start only)."""
+    """Start `shipyard up` and wait until it answers; pass the ``token`` of an earlier start
+    on the same home (the admin key is printed on the first start only)."""
     port = free_port()
     env = {
         **os.environ,
@@ -128,40 +247,50 @@ def start_live_server(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout if token is None else ():
-        output.append(line)
-        match = KEY_PATTERN.search(line)
-        if match:
-            token = match.group(0)
-            break
-    assert token, "".join(output)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return LiveServer(url=url, token=token, home=home, process=process, output=output)
-
-
-def stop_live_server(server: LiveServer) -> None:
-    server.process.terminate()
+    server = LiveServer(
+        url=f"http://127.0.0.1:{port}", token=token or "", home=home, process=process
+    )
+    server.reader = threading.Thread(
+        target=_read_output, args=(process, server.output), name="live-server-output", daemon=True
+    )
+    server.reader.start()
     try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-    if server.process.stdout is not None:
-        server.process.stdout.close()
+        if not token:
+            server.token = server.wait_for(server.printed_key, "the admin key", timeout=60)
+        server.wait_for(lambda: _answers(server.url), "the server to answer", timeout=60)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def start_live_server() -> Iterator[Callable[..., LiveServer]]:
+    """``start_live_server(home, data_root, quickstart=False, token=None)``: a started
+    server (see :func:`launch_live_server`); stop it with ``server.stop()``, or it stops at
+    the end of the session."""
+    started: list[LiveServer] = []
+
+    def start(home: Path, data_root: Path, **options: Any) -> LiveServer:
+        server = launch_live_server(home, data_root, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    start_live_server: Callable[..., LiveServer], tmp_path_factory: pytest.TempPathFactory
+) -> LiveServer:
     root = tmp_path_factory.mktemp("live")
-    server = start_live_server(root / "home", root)
-    yield server
-    stop_live_server(server)
+    return start_live_server(root / "home", root)

@@ -1,4 +1,5 @@
-"""Every route in the OpenAPI document authenticates, and authorizes, before it acts."""
+"""Every route in the OpenAPI document authenticates, and authorizes, before it acts; the
+key is checked before anything else, its body included."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.core.clock import utcnow
-from shipyard.security.models import ApiKey
-from shipyard.security.service import create_api_key, ensure_user
+from shipyard.security.service import create_api_key, ensure_user, revoke_api_key
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PARAMETER = re.compile(r"\{[^}/]+\}")
@@ -61,9 +60,7 @@ def keys(api: Any) -> Iterator[dict[str, str]]:
     context = api.client.app.state.context
     with context.db.session_scope() as session:
         revoked = create_api_key(session, "admin", "revoked before first use")
-        key = session.get(ApiKey, revoked.split("_")[1])
-        assert key is not None
-        key.revoked_at = utcnow()
+        revoke_api_key(session, revoked.split("_")[1])
         ensure_user(session, "nobody", [])
         powerless = create_api_key(session, "nobody", "no policies")
     yield {
@@ -87,6 +84,13 @@ def test_the_document_lists_every_room_and_the_invocation_route(api):
 def test_every_route_refuses_a_missing_or_bad_key(api, keys):
     for method, path in operations(api):
         assert_unauthenticated(send(api, method, path, {}), f"{method} {path} without a key")
+        unreadable = api.client.request(
+            method,
+            PARAMETER.sub("dummy-name", path),
+            content=b'{"name": ',
+            headers={"Content-Type": "application/json"},
+        )
+        assert_unauthenticated(unreadable, f"{method} {path} without a key, with a broken body")
         for label in ("wrong secret", "unknown key id", "revoked key", "malformed"):
             headers = {"Authorization": f"Bearer {keys[label]}"}
             assert_unauthenticated(send(api, method, path, headers), f"{method} {path}: {label}")
@@ -114,3 +118,46 @@ def test_the_admin_key_gets_in(api):
             continue
         response = api.client.get(path, headers=api.headers)
         assert response.status_code == 200, (path, response.text)
+
+
+def test_a_broken_body_without_a_key_is_a_401_not_a_400(api):
+    response = api.client.post(
+        "/api/v1/training-jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert_unauthenticated(response, "a broken body without a key")
+
+    with_key = api.client.post(
+        "/api/v1/training-jobs",
+        content=b"{not json",
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+    assert with_key.status_code == 400
+    assert with_key.json()["error"]["code"] == "ValidationError"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/no-such-collection", "/api/v1/models/x/no-such-verb"])
+def test_an_unknown_api_path_asks_for_a_key_first(api, path):
+    assert_unauthenticated(api.client.get(path), path)
+    assert api.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/api/v1/docs"])
+def test_the_api_description_needs_no_key(api, path):
+    assert api.client.get(path).status_code == 200
+
+
+def test_the_door_authenticates_once_and_the_route_reuses_its_principal(api, monkeypatch):
+    authenticator = api.client.app.state.context.authenticator
+    authenticator.forget()
+    lookups: list[str | None] = []
+    authenticate = authenticator.authenticate
+
+    def counting(token: str | None) -> Any:
+        lookups.append(token)
+        return authenticate(token)
+
+    monkeypatch.setattr(authenticator, "authenticate", counting)
+    assert api.get("/api/v1/models").status_code == 200
+    assert lookups == [api.token]  # by the door; the route took its principal
+    assert api.get("/api/v1/models").status_code == 200
+    assert lookups == [api.token]  # cached: no lookup at all

@@ -5,20 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from shipyard import __version__
 from shipyard.compute.executors import make_executor
 from shipyard.compute.scheduler import platform_scheduler
 from shipyard.compute.worker import JobWorker
 from shipyard.console import routes as console_routes
+from shipyard.console.rendering import http_error_page
 from shipyard.core.artifacts import open_store
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.core.errors import ShipyardError
-from shipyard.core.web import Context, request_validation_handler, shipyard_error_handler
+from shipyard.core.web import (
+    AuthenticationMiddleware,
+    Context,
+    http_error_handler,
+    internal_error_handler,
+    request_validation_handler,
+    shipyard_error_handler,
+)
 from shipyard.data import routes as data_routes
 from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
@@ -85,6 +95,9 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     app.state.context = context
     app.add_exception_handler(ShipyardError, shipyard_error_handler)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(HTTPException, routing_error_handler)
+    app.add_exception_handler(Exception, internal_error_handler)
+    app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
     for router in ROUTERS:
         app.include_router(router)
     console_routes.mount_static(app)
@@ -94,3 +107,10 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         return RedirectResponse("/console/")
 
     return app
+
+
+async def routing_error_handler(request: Request, exc: Exception) -> Response:
+    """No such path, a wrong method: a console page under ``/console``, JSON elsewhere."""
+    if console_routes.owns(request.url.path):
+        return http_error_page(request, exc)
+    return await http_error_handler(request, exc)

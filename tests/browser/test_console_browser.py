@@ -5,15 +5,11 @@ quick-start training job (chart and log), send its endpoint a request; and the r
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,7 +28,6 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 expect = sync_api.expect
-ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 
 @dataclass
@@ -42,58 +37,17 @@ class QuickStart:
     endpoint: str
 
 
-def _drain(server: Any) -> threading.Thread:
-    """Keep reading the server's output, so a full pipe never blocks it."""
-
-    def read() -> None:
-        assert server.process.stdout is not None
-        for line in server.process.stdout:
-            server.output.append(line)
-
-    thread = threading.Thread(target=read, name="live-server-output", daemon=True)
-    thread.start()
-    return thread
-
-
-def _wait_for_quickstart(server: Any, timeout: float = 240) -> QuickStart:
-    headers = {"Authorization": f"Bearer {server.token}"}
-    deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
-        while time.monotonic() < deadline:
-            jobs = client.get("/api/v1/training-jobs").json()["items"]
-            endpoints = client.get("/api/v1/endpoints").json()["items"]
-            done = [j["name"] for j in jobs if j["status"] == "Completed"]
-            serving = [e["name"] for e in endpoints if e["status"] == "InService"]
-            if done and serving:
-                return QuickStart(server, done[0], serving[0])
-            assert server.process.poll() is None, "".join(server.output)
-            time.sleep(0.25)
-    raise AssertionError("the quick-start did not finish:\n" + "".join(server.output))
-
-
-@pytest.fixture(scope="module")
-def fixtures(pytestconfig: pytest.Config) -> ModuleType:
-    """tests/conftest.py, as pytest loaded it (``import conftest`` may find another one)."""
-    for plugin in pytestconfig.pluginmanager.get_plugins():
-        module_file = getattr(plugin, "__file__", None)
-        if module_file and Path(module_file).resolve() == ROOT_CONFTEST:
-            return plugin
-    raise AssertionError("tests/conftest.py is not loaded")
-
-
 @pytest.fixture(scope="module")
 def quickstart(
-    fixtures: ModuleType, tmp_path_factory: pytest.TempPathFactory
+    start_live_server: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[QuickStart]:
     root = tmp_path_factory.mktemp("console-live")
-    server = fixtures.start_live_server(root / "home", root, quickstart=True)
-    reader = _drain(server)
+    server = start_live_server(root / "home", root, quickstart=True)
     try:
-        yield _wait_for_quickstart(server)
+        job, endpoint = server.wait_for_quickstart()
+        yield QuickStart(server, job["name"], endpoint["name"])
     finally:
-        server.process.terminate()
-        reader.join(timeout=30)  # it ends at the end of the output, when the server exits
-        fixtures.stop_live_server(server)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

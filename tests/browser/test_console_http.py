@@ -19,9 +19,7 @@ from shipyard.console.session import (
     csrf_token_for,
     session_value,
 )
-from shipyard.core.clock import utcnow
-from shipyard.security.models import ApiKey
-from shipyard.security.service import create_api_key, ensure_user
+from shipyard.security.service import create_api_key, ensure_user, revoke_api_key
 from shipyard.serving import service as serving_service
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -157,7 +155,7 @@ def test_an_expired_session_is_refused(api) -> None:
 def test_a_session_of_a_revoked_key_is_refused(signed_in) -> None:
     assert signed_in.client.get("/console/").status_code == 200
     with context_of(signed_in).db.session_scope() as session:
-        session.get(ApiKey, signed_in.token.split("_")[1]).revoked_at = utcnow()
+        revoke_api_key(session, signed_in.token.split("_")[1])
 
     response = signed_in.client.get("/console/", follow_redirects=False)
 
@@ -238,6 +236,27 @@ def test_service_errors_are_error_pages(signed_in, path: str, status: int) -> No
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
     assert 'id="error-message"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/console/no-such-page", 404),
+        ("GET", "/console/models/a/b/c", 404),
+        ("GET", "/console/static/no-such-file.css", 404),
+        ("PUT", "/console/", 405),
+        ("GET", "/console/logout", 405),
+    ],
+)
+def test_unknown_pages_and_wrong_methods_are_error_pages(
+    signed_in, method: str, path: str, status: int
+) -> None:
+    response = signed_in.client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'id="error-message"' in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
 
 
 def test_pages_authorize_like_the_api(api) -> None:

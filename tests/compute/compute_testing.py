@@ -41,8 +41,10 @@ class Jobs:
         max_runtime_seconds: int = 120,
         max_attempts: int = 1,
         entrypoint: str = SAMPLE_JOB,
+        raw_spec: dict[str, Any] | None = None,
         **spec: Any,
     ) -> str:
+        """Queue a job; ``raw_spec`` replaces its stored spec in the same transaction."""
         self.count += 1
         with self.db.session_scope() as session:
             job = service.create_job(
@@ -54,6 +56,8 @@ class Jobs:
                 max_runtime_seconds=max_runtime_seconds,
                 max_attempts=max_attempts,
             )
+            if raw_spec is not None:
+                job.spec = raw_spec
             return job.id
 
     def get(self, job_id: str) -> Job:

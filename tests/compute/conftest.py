@@ -50,13 +50,15 @@ def job_modules(monkeypatch: pytest.MonkeyPatch) -> Path:
     return JOB_MODULES
 
 
-@pytest.fixture
-def worker_settings(tmp_path: Path) -> Settings:
+@pytest.fixture(params=[[], ["json"]], ids=["cold-start", "warm-start"])
+def worker_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Every worker test runs with plain job processes and with forkserver-started ones."""
     return Settings(
         home=tmp_path / "home",
         worker_slots=2,
         worker_poll_seconds=0.05,
         heartbeat_seconds=0.1,
+        job_preload_modules=request.param,
     )
 
 

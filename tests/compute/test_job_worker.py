@@ -132,11 +132,7 @@ def test_a_malformed_event_is_kept_as_a_log_line(worker: JobWorker, jobs: Jobs, 
 def test_a_job_with_an_unreadable_spec_fails_instead_of_hanging(
     worker: JobWorker, jobs: Jobs
 ) -> None:
-    job_id = jobs.create({"behaviour": "report"})
-    with jobs.db.session_scope() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        job.spec = {"payload": "not even an entrypoint"}
+    job_id = jobs.create({"behaviour": "report"}, raw_spec={"payload": "not even an entrypoint"})
     worker.wake()
 
     job = jobs.wait_until_done(job_id)

@@ -23,8 +23,9 @@ from shipyard.core.db import Database
 class WorkerProcesses:
     """``shipyard worker`` processes on one home; whatever is left is killed at the end."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, preload: str) -> None:
         self.home = home
+        self.preload = preload
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
@@ -35,6 +36,7 @@ class WorkerProcesses:
             "SHIPYARD_WORKER_POLL_SECONDS": "0.05",
             "SHIPYARD_HEARTBEAT_SECONDS": "0.1",
             "PYTHONPATH": str(JOB_MODULES),
+            "SHIPYARD_JOB_PRELOAD_MODULES": self.preload,
         }
         log = (self.home / f"worker-{len(self.processes)}.log").open("wb")
         with log:
@@ -75,19 +77,23 @@ def db(home: Path) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture
-def workers(home: Path) -> Iterator[WorkerProcesses]:
-    processes = WorkerProcesses(home)
+@pytest.fixture(params=["[]", '["json"]'], ids=["cold-start", "warm-start"])
+def workers(home: Path, request: pytest.FixtureRequest) -> Iterator[WorkerProcesses]:
+    processes = WorkerProcesses(home, preload=request.param)
     yield processes
     processes.stop_all()
 
 
 def _job_process(home: Path, job_id: str) -> psutil.Process | None:
-    """The running job process of ``job_id``: its working directory is named after the job."""
+    """The running job process of ``job_id``: its working directory is named after the job.
+
+    A cold-started job runs ``python -m shipyard.compute.child``; a warm one is a fork of
+    the forkserver and shows its command line; both run in the job's directory.
+    """
     workdir = str(home / "work" / job_id)
     for process in psutil.process_iter():
         try:
-            if process.cwd() == workdir and "shipyard.compute.child" in process.cmdline():
+            if process.cwd() == workdir:
                 return process
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

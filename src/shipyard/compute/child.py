@@ -29,17 +29,17 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(137)
 
 
-def bind_cpus(cpu_count: int | None) -> None:
-    if not cpu_count or not hasattr(os, "sched_setaffinity"):
-        return
-    allowed = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, allowed[: max(1, min(cpu_count, len(allowed)))])
+def bind_cpus(cpus: list[int] | None) -> None:
+    """Keep to the CPUs the executor granted (all of them when it granted none)."""
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cpus)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], parent_pid: int | None = None) -> int:
+    """Run the job described by ``argv[1]``; ``parent_pid`` is who it must die with."""
     spec = json.loads(Path(argv[1]).read_text())
-    die_with_parent(int(spec["parent_pid"]))
-    bind_cpus(spec["resources"].get("cpu_count"))
+    die_with_parent(parent_pid if parent_pid is not None else int(spec["parent_pid"]))
+    bind_cpus(spec.get("cpus"))
     from shipyard.compute.events import emit_failure
 
     try:

@@ -97,6 +97,7 @@ class JobWorker:
         deadline = time.monotonic() + timeout
         while self.runs and time.monotonic() < deadline:
             time.sleep(0.05)
+        self.executor.close()
         service.unregister_worker(self.db, self.worker_id)
 
     # ---- the loop --------------------------------------------------------------------

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from shipyard import __version__
 from shipyard.console.session import LoginRequired, clear_session_cookie
@@ -122,6 +123,27 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     return render(request, "error.html", status_code, error_status=status_code, message=message)
 
 
+def http_error_page(request: Request, exc: Exception) -> Response:
+    """The page for an error Starlette raises under ``/console`` (no such page, a wrong
+    method, a missing static file) or FastAPI raises on an unreadable form."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = "There is no such page."
+    elif exc.status_code == 405:
+        message = f"This page does not accept {request.method} requests."
+    else:
+        message = str(exc.detail)
+    response = error_page(request, exc.status_code, message)
+    response.headers.update(exc.headers or {})
+    return with_security_headers(response)
+
+
+def with_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
 def login_redirect(request: Request, clear_cookie: bool) -> Response:
     # After signing in the browser GETs ``next``, so a form's POST URL cannot be it.
     target = request.url.path if request.method == "GET" else "/console/"
@@ -150,11 +172,11 @@ class ConsoleRoute(APIRoute):
             except RequestValidationError as exc:
                 message = validation_body(exc.errors())["error"]["message"]
                 response = error_page(request, 400, message)
+            except HTTPException as exc:
+                response = http_error_page(request, exc)
             except Exception:
                 log.exception("console page %s failed", request.url.path)
                 response = error_page(request, 500, "Something went wrong on the server.")
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
+            return with_security_headers(response)
 
         return handle

@@ -19,7 +19,8 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 # Static URLs carry a version (``?v=…``), so browsers may keep them for a year.
 STATIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
-router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+PREFIX = "/console"
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 for _pages in (auth, dashboard, training, serving):
     router.include_router(_pages.router)
 
@@ -49,4 +50,9 @@ class ConsoleStaticFiles(StaticFiles):
 
 
 def mount_static(app: FastAPI) -> None:
-    app.mount("/console/static", ConsoleStaticFiles(directory=STATIC_DIR), name="console-static")
+    app.mount(f"{PREFIX}/static", ConsoleStaticFiles(directory=STATIC_DIR), name="console-static")
+
+
+def owns(path: str) -> bool:
+    """Whether a path is the console's, so that its errors are pages rather than JSON."""
+    return path == PREFIX or path.startswith(f"{PREFIX}/")

@@ -17,6 +17,19 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+DEFAULT_PRELOAD = (
+    "numpy",
+    "pandas",
+    "pyarrow.csv",
+    "pyarrow.parquet",
+    "xgboost",
+    "lightgbm",
+    "shipyard.data.tables",
+    "shipyard.training.runtime",
+    "shipyard.training.algorithms.xgboost",
+    "shipyard.training.algorithms.lightgbm",
+)
+
 
 def _config_file() -> Path:
     return Path(os.environ.get("SHIPYARD_CONFIG_FILE", "shipyard.toml"))
@@ -62,6 +75,10 @@ class Settings(BaseSettings):
     )
     heartbeat_timeout_seconds: float = Field(
         default=60.0, gt=0, description="A job whose heartbeat is older than this is dead."
+    )
+    job_preload_modules: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PRELOAD),
+        description="Modules a warm job process has imported already; empty turns warm starts off.",
     )
     run_worker: bool = Field(default=True, description="Run a job worker inside `shipyard up`.")
     run_scheduler: bool = Field(default=True, description="Run the scheduler in `shipyard up`.")

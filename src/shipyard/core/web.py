@@ -1,23 +1,43 @@
-"""What every route depends on: the request's context, its principal, pagination, errors."""
+"""What every route depends on: the request's context, its principal, pagination, errors;
+and the authentication door in front of the API."""
 
 from __future__ import annotations
 
 import base64
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
-from shipyard.core.errors import ShipyardError, ValidationError
+from shipyard.core.errors import (
+    AccessDenied,
+    NotFound,
+    ShipyardError,
+    Throttled,
+    Unauthenticated,
+    ValidationError,
+)
 from shipyard.security.iam import Principal, authorize
 from shipyard.security.service import Authenticator
+
+API_PREFIX = "/api/v1/"
+# Readable without a key: the API's description, for people and code generators.
+PUBLIC_API_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs")
 
 
 @dataclass
@@ -36,15 +56,22 @@ def get_context(request: Request) -> Context:
     return request.app.state.context
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header; None for any other scheme."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
 def get_principal(request: Request) -> Principal:
-    """Authenticate the bearer key (or the console's session); 401 without one."""
+    """The caller: the one :class:`AuthenticationMiddleware` found for API paths, else the
+    bearer key's (authenticated here); 401 without one."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    context = get_context(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    principal = context.authenticator.authenticate(token if scheme.lower() == "bearer" else None)
+    token = bearer_token(request.headers.get("authorization", ""))
+    principal = get_context(request).authenticator.authenticate(token)
     request.state.principal = principal
     return principal
 
@@ -106,10 +133,59 @@ class ListResponse(BaseModel, Generic[T]):
     next_token: str | None = None
 
 
-async def shipyard_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ShipyardError)
+# ---- the authentication door ----------------------------------------------------------
+class AuthenticationMiddleware:
+    """Every request under ``/api/v1/`` (but the API's description) shows a good bearer key
+    before it is routed or its body read, so a caller without one always gets a 401.
+
+    The principal goes to ``scope["state"]``, where :func:`get_principal` finds it. A key
+    the authenticator has cached costs no DB query and no thread; any other is looked up
+    in the thread pool, off the event loop.
+    """
+
+    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and needs_api_key(scope):
+            token = bearer_token(Headers(scope=scope).get("authorization", ""))
+            principal = self.authenticator.cached(token)
+            if principal is None:
+                try:
+                    principal = await run_in_threadpool(self.authenticator.authenticate, token)
+                except Unauthenticated as exc:
+                    await error_response(exc)(scope, receive, send)
+                    return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def needs_api_key(scope: Scope) -> bool:
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    return path.startswith(API_PREFIX) and not path.startswith(PUBLIC_API_PREFIXES)
+
+
+# ---- errors -------------------------------------------------------------------------
+# The codes of our error tree, for the statuses Starlette raises on its own (an unknown
+# path, a wrong method); any other status is named after its HTTP reason phrase.
+CODES_BY_STATUS = {
+    cls.status_code: cls.code
+    for cls in (ShipyardError, ValidationError, Unauthenticated, AccessDenied, NotFound, Throttled)
+}
+
+
+def error_response(exc: ShipyardError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+
+
+async def shipyard_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ShipyardError)
+    return error_response(exc)
 
 
 async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -117,13 +193,66 @@ async def request_validation_handler(_request: Request, exc: Exception) -> JSONR
     return JSONResponse(validation_body(exc.errors()), status_code=400)
 
 
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such path, a wrong method) in the shape of ours."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code < 200 or exc.status_code in (204, 205, 304):  # no body allowed
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    body = {
+        "error": {"code": error_code(exc.status_code), "message": http_error_message(request, exc)}
+    }
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def error_code(status_code: int) -> str:
+    if status_code in CODES_BY_STATUS:
+        return CODES_BY_STATUS[status_code]
+    try:
+        return re.sub(r"[^A-Za-z]", "", HTTPStatus(status_code).phrase)
+    except ValueError:
+        return ShipyardError.code
+
+
+def http_error_message(request: Request, exc: HTTPException) -> str:
+    """Starlette's detail, or a sentence naming the path when it is only the status phrase."""
+    path = request.url.path
+    if exc.status_code == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
+        return f"nothing is at {path}"
+    if exc.status_code == 405 and exc.detail == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
+        # Not Starlette's Allow header: it names the methods of one route of the path only.
+        return f"{request.method} is not allowed on {path}"
+    return str(exc.detail)
+
+
+# Where a value came from (pydantic's first location part), never a field of its own.
+SOURCES = ("body", "query", "path", "header", "cookie")
+# The whole body, or a nested value, is not an object where one is expected.
+OBJECT_TYPE_ERRORS = ("model_type", "model_attributes_type", "dict_type")
+
+
 def validation_body(errors: Any) -> dict[str, Any]:
-    """One readable message naming each bad field, from pydantic's error list."""
-    messages = []
-    for error in list(errors)[:5]:
-        location = [
-            str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")
-        ]
-        field_name = ".".join(location) or "request"
-        messages.append(f"{field_name}: {error.get('msg', 'invalid')}")
+    """One readable message naming each bad field (``production_variants.0.model_name``),
+    from pydantic's error list; ``body`` names the request body as a whole."""
+    messages = [_validation_message(error) for error in list(errors)[:5]]
     return ValidationError("; ".join(messages) or "invalid request").to_body()
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    location = list(error.get("loc", ()))
+    source = location.pop(0) if location and location[0] in SOURCES else None
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "")
+        at = f" at character {location[0]}" if location and isinstance(location[0], int) else ""
+        return f"body: is not valid JSON ({reason}{at})" if reason else "body: is not valid JSON"
+    field_name = ".".join(str(part) for part in location) or source or "request"
+    if kind in OBJECT_TYPE_ERRORS:
+        return f"{field_name}: expected a JSON object"
+    return f"{field_name}: {error.get('msg', 'invalid')}"
+
+
+async def internal_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A bug, not bad input: log it whole, answer the error contract without details."""
+    logging.getLogger("shipyard").error("unhandled error", exc_info=exc)
+    body = ShipyardError("internal error; the server log has the details").to_body()
+    return JSONResponse(body, status_code=500)

@@ -1,8 +1,10 @@
 """Users and API keys: create, authenticate (with a short in-memory cache), revoke.
 
 A key reads ``sy_<key id>_<secret>``; only the SHA-256 of the secret is stored, and it is
-compared in constant time. Authentication is cached for a few seconds so the serving
-hot path does not touch the DB on every request.
+compared in constant time. Authentication is cached for ``CACHE_SECONDS`` so the serving
+hot path does not touch the DB on every request. A revoked key therefore keeps working for
+up to ``CACHE_SECONDS`` in a process that accepted it just before, unless that process
+calls :meth:`Authenticator.forget` (the console's session checks its key on every request).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
-from shipyard.core.errors import Unauthenticated
+from shipyard.core.errors import NotFound, Unauthenticated
 from shipyard.security.iam import ADMINISTRATOR_ACCESS, Principal
 from shipyard.security.models import ApiKey, User
 
@@ -56,6 +58,21 @@ def create_api_key(session: Session, user_name: str, description: str = "") -> s
     return f"sy_{key_id}_{secret}"
 
 
+def revoke_api_key(session: Session, key_id: str) -> ApiKey:
+    """Revoke a key (again: no change); NotFound for an unknown id.
+
+    Authenticators that accepted the key in the last ``CACHE_SECONDS`` keep accepting it
+    until their cache expires; ``Authenticator.forget(key_id)`` ends that at once.
+    """
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key '{key_id}' not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
+
+
 def bootstrap_admin(db: Database) -> str | None:
     """On the first start: the admin user and its first key (returned); later: None."""
     with db.session_scope() as session:
@@ -66,7 +83,11 @@ def bootstrap_admin(db: Database) -> str | None:
 
 
 class Authenticator:
-    """Turns bearer tokens into principals, caching good answers for a few seconds."""
+    """Turns bearer tokens into principals, caching good answers for ``CACHE_SECONDS``.
+
+    Refusals are not cached, and a cached answer outlives a revocation until it expires or
+    :meth:`forget` drops it.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -74,23 +95,41 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def authenticate(self, token: str | None) -> Principal:
+        """The principal of ``token``; Unauthenticated when it is missing, unknown or revoked."""
         if not token:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(token)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
         principal = self._lookup(token)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[token] = (now + CACHE_SECONDS, principal)
+            self._cache[token] = (time.monotonic() + CACHE_SECONDS, principal)
         return principal
 
-    def forget(self) -> None:
+    def cached(self, token: str | None) -> Principal | None:
+        """The principal of ``token`` if a recent answer holds it, without touching the DB."""
+        if not token:
+            return None
         with self._lock:
-            self._cache.clear()
+            cached = self._cache.get(token)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop the cached answers for ``key_id`` (all of them without one), so that its
+        revocation holds in this process at once."""
+        with self._lock:
+            if key_id is None:
+                self._cache.clear()
+            else:
+                self._cache = {
+                    token: entry
+                    for token, entry in self._cache.items()
+                    if entry[1].key_id != key_id
+                }
 
     def _lookup(self, token: str) -> Principal:
         parts = token.split("_", 2)

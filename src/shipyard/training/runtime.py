@@ -27,10 +27,6 @@ from shipyard.core.errors import ValidationError
 
 
 def main(payload: dict[str, Any]) -> None:
-    # A worker runs several jobs at once on the same cores: OpenMP threads that spin while
-    # they wait (the default) then steal the cores from each other, and a job can take ten
-    # times longer. Before any OpenMP library loads, make them sleep; an explicit setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     workdir = Path.cwd()
     store = open_store(payload["store"]["uri"], payload["store"].get("endpoint_url"))
     emit_status("Downloading")

@@ -1,4 +1,12 @@
-"""Runs each job attempt as a local process in its own session and scratch directory."""
+"""Runs each job attempt as a local process in its own session and scratch directory.
+
+A job starts warm — forked by the forkserver, with the heavy libraries already imported
+(the first job starts the forkserver and waits for it) — or, when warm starts are off or
+the forkserver failed, as a fresh ``python -m shipyard.compute.child``. Both behave the
+same to the worker. Jobs that
+state a ``cpu_count`` get that many CPUs, the least busy ones, so two one-CPU jobs do not
+share a core while another sits idle.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,15 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import psutil
 
 from shipyard.compute.executors.base import BaseExecutor, RunningJob
+from shipyard.compute.executors.forkserver import Forkserver
 from shipyard.compute.schemas import JobSpec
 from shipyard.core.config import Settings
 
@@ -23,43 +34,73 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 class LocalRunningJob(RunningJob):
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    """A job process: its pid, its output pipe, and how to learn its exit code."""
+
+    def __init__(
+        self,
+        pid: int,
+        output: IO[str],
+        forkserver: Forkserver | None = None,
+        process: subprocess.Popen[str] | None = None,
+    ) -> None:
+        self.pid = pid
+        self.output = output
+        self.forkserver = forkserver
         self.process = process
         self._kill_lock = threading.Lock()
 
+    @classmethod
+    def from_popen(cls, process: subprocess.Popen[str]) -> LocalRunningJob:
+        assert process.stdout is not None
+        return cls(process.pid, process.stdout, process=process)
+
+    @classmethod
+    def from_fork(cls, pid: int, output_fd: int, forkserver: Forkserver) -> LocalRunningJob:
+        output = open(output_fd, encoding="utf-8", errors="replace")  # noqa: SIM115
+        return cls(pid, output, forkserver=forkserver)
+
     def lines(self) -> Iterator[str]:
-        assert self.process.stdout is not None
-        with self.process.stdout:  # closed at the end of the output, not left to the GC
-            for line in self.process.stdout:
+        with self.output:  # closed at the end of the output, not left to the GC
+            for line in self.output:
                 yield line.rstrip("\n")
 
     def wait(self) -> int:
-        code = self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        code = self._wait(None)
+        assert code is not None
+        self.output.close()
         return code
 
     def poll(self) -> int | None:
-        return self.process.poll()
+        return self._wait(0)
+
+    def _wait(self, timeout: float | None) -> int | None:
+        if self.process is not None:
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        assert self.forkserver is not None
+        code = self.forkserver.exit_code(self.pid, timeout)
+        if code is not None and timeout is None:
+            self.forkserver.forget(self.pid)
+        return code
 
     def kill(self, grace_seconds: float = 5.0) -> None:
         with self._kill_lock:
-            if self.process.poll() is not None:
+            if self.poll() is not None:
                 return
             self._signal_group(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace_seconds)
-            except subprocess.TimeoutExpired:
+            if self._wait(grace_seconds) is None:
                 self._signal_group(signal.SIGKILL)
-                self.process.wait()
+                self._wait(None)
 
     def _signal_group(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
 
     def memory_bytes(self) -> int | None:
         try:
-            root = psutil.Process(self.process.pid)
+            root = psutil.Process(self.pid)
             processes = [root, *root.children(recursive=True)]
             return sum(p.memory_info().rss for p in processes if p.is_running())
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -67,22 +108,36 @@ class LocalRunningJob(RunningJob):
 
 
 class LocalExecutor(BaseExecutor):
-    """Each attempt: ``python -m shipyard.compute.child job.json`` in ``home/work/<job id>``."""
+    """Each attempt runs in ``home/work/<job id>``, warm-started when it can be."""
 
     def __init__(self, settings: Settings) -> None:
         self.work_root = settings.home / "work"
+        preload = settings.job_preload_modules
+        self.forkserver = Forkserver(preload) if preload else None
+        self._cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self._granted: dict[str, list[int]] = {}
+        self._lock = threading.Lock()
 
     def start(self, job_id: str, spec: JobSpec) -> RunningJob:
         workdir = self.work_root / job_id
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        document = spec.model_dump(mode="json") | {"parent_pid": os.getpid()}
+        cpus, shared = self._grant_cpus(job_id, spec.resources.cpu_count)
+        document = spec.model_dump(mode="json") | {"parent_pid": os.getpid(), "cpus": cpus}
         (workdir / "job.json").write_text(json.dumps(document))
+        threads = len(cpus) if spec.resources.cpu_count else None
+        env = _job_environment(spec, workdir, threads, shared)
+        if self.forkserver is not None and self.forkserver.wait_ready():
+            try:
+                pid, output_fd = self.forkserver.spawn(str(workdir), env)
+                return LocalRunningJob.from_fork(pid, output_fd, self.forkserver)
+            except RuntimeError:
+                pass  # the forkserver went away: start cold
         process = subprocess.Popen(
             [sys.executable, "-m", "shipyard.compute.child", "job.json"],
             cwd=workdir,
-            env=_job_environment(spec, workdir),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -91,18 +146,40 @@ class LocalExecutor(BaseExecutor):
             bufsize=1,
             start_new_session=True,
         )
-        return LocalRunningJob(process)
+        return LocalRunningJob.from_popen(process)
 
     def cleanup(self, job_id: str) -> None:
+        with self._lock:
+            self._granted.pop(job_id, None)
         shutil.rmtree(self.work_root / job_id, ignore_errors=True)
 
+    def close(self) -> None:
+        if self.forkserver is not None:
+            self.forkserver.close()
 
-def _job_environment(spec: JobSpec, workdir: Path) -> dict[str, str]:
+    def _grant_cpus(self, job_id: str, cpu_count: int | None) -> tuple[list[int], bool]:
+        """The least used CPUs (all when ``cpu_count`` is unset); and whether any is shared."""
+        with self._lock:
+            load = Counter(cpu for cpus in self._granted.values() for cpu in cpus)
+            if cpu_count is None or not self._cpus:
+                cpus = list(self._cpus)
+            else:
+                ranked = sorted(self._cpus, key=lambda cpu: (load[cpu], cpu))
+                cpus = sorted(ranked[: min(cpu_count, len(ranked))])
+            self._granted[job_id] = cpus
+            return cpus, any(load[cpu] for cpu in cpus)
+
+
+def _job_environment(
+    spec: JobSpec, workdir: Path, threads: int | None, shared: bool
+) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["SHIPYARD_WORK_DIR"] = str(workdir)
-    if spec.resources.cpu_count:
+    if threads:
         for variable in THREAD_VARIABLES:
-            env[variable] = str(spec.resources.cpu_count)
+            env[variable] = str(threads)
+    if shared:  # sharing cores: idle OpenMP threads must sleep rather than spin
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.update(spec.env)
     return env
