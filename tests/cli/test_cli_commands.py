@@ -250,3 +250,87 @@ def test_the_installed_console_script_answers_help():
     )
     assert sub.returncode == 0, sub.stderr
     assert "--channel" in sub.stdout and "Traceback" not in sub.stderr
+
+
+CLI_SCRIPT = """
+import json, os, sys
+from shipyard.training import log_metric
+
+hps = json.loads(os.environ["SHIPYARD_HPS"])
+print("argv", sys.argv[1:])
+for epoch in range(int(hps["epochs"])):
+    print(f"epoch {epoch}: loss={1.0 / (epoch + 2)}")
+    log_metric("val_acc", 0.5 + epoch / 10, step=epoch)
+open(os.path.join(os.environ["SHIPYARD_MODEL_DIR"], "model.txt"), "w").write("ok")
+"""
+
+
+def test_linear_learner_regression_with_the_cli(live_server, tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    directory = live_server.home.parent / unique("cli-diabetes")
+    directory.mkdir()
+    frame = load_diabetes(as_frame=True).frame
+    train, validation = train_test_split(frame, test_size=0.3, random_state=0)
+    train.to_csv(directory / "train.csv", index=False)
+    validation.to_csv(directory / "validation.csv", index=False)
+    created = shipyard_cli(
+        "training", "create",
+        "--algorithm", "linear-learner",
+        "--target", "target",
+        "--hp", "predictor_type=regressor",
+        "--channel", f"train={directory / 'train.csv'}",
+        "--channel", f"validation={directory / 'validation.csv'}",
+        "--json",
+        env=live_server.env,
+    )  # fmt: skip
+    metrics = json.loads(created.stdout)["final_metrics"]
+    assert {"train:rmse", "validation:rmse", "validation:r2"} <= set(metrics)
+    assert metrics["validation:r2"] > 0.3
+
+
+def test_script_mode_with_the_cli_reports_regex_and_logged_metrics(live_server, tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "train.py").write_text(CLI_SCRIPT)
+    directory = live_server.home.parent / unique("cli-script")
+    directory.mkdir()
+    load_breast_cancer(as_frame=True).frame.head(50).to_csv(directory / "train.csv", index=False)
+    job = unique("cli-script")
+    created = shipyard_cli(
+        "training", "create",
+        "--name", job,
+        "--entry-point", "train.py",
+        "--source-dir", str(source),
+        "--channel", f"train={directory / 'train.csv'}",
+        "--hp", "epochs=3",
+        "--metric", "train:loss=loss=([0-9.]+)",
+        "--json",
+        env=live_server.env,
+    )  # fmt: skip
+    description = json.loads(created.stdout)
+    assert description["status"] == "Completed", description["failure_reason"]
+    assert description["final_metrics"]["train:loss"] == pytest.approx(0.25)
+    assert description["final_metrics"]["val_acc"] == pytest.approx(0.7)
+    points = json.loads(
+        shipyard_cli("training", "metrics", job, "--json", env=live_server.env).stdout
+    )
+    steps = {(p["name"], p["step"]) for p in points}
+    assert {("train:loss", 0), ("train:loss", 2), ("val_acc", 0), ("val_acc", 2)} <= steps
+    assert "--epochs" in shipyard_cli("training", "logs", job, env=live_server.env).stdout
+
+
+def test_datasets_upload_list_describe_delete_with_the_cli(live_server, data_dir):
+    env = live_server.env
+    name = unique("cli-dataset")
+    path = str(data_dir / "train.csv")
+    uploaded = json.loads(shipyard_cli("datasets", "upload", name, path, "--json", env=env).stdout)
+    assert uploaded["uri"].startswith(f"shipyard://datasets/{name}/")
+    assert "target" in uploaded["columns"]
+    listed = json.loads(shipyard_cli("datasets", "list", "--json", env=env).stdout)
+    assert name in [item["name"] for item in listed]
+    described = json.loads(shipyard_cli("datasets", "describe", name, "--json", env=env).stdout)
+    assert described["sha256"] == uploaded["sha256"]
+    shipyard_cli("datasets", "delete", name, env=env)
+    missing = shipyard_cli("datasets", "describe", name, env=env, expect=1)
+    assert_one_line_error(missing, "NotFound", name)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from compute_testing import Jobs, wait_for
+from sqlalchemy import delete
 
 from shipyard.compute import service
-from shipyard.compute.models import Job
+from shipyard.compute.models import Job, Worker
 from shipyard.compute.worker import JobWorker
 
 
@@ -138,3 +139,42 @@ def test_a_job_with_an_unreadable_spec_fails_instead_of_hanging(
     job = jobs.wait_until_done(job_id)
     assert job.status == "Failed"
     assert job.failure_reason is not None and job.failure_reason.startswith("InvalidJobSpec")
+
+
+def test_stopping_the_worker_requeues_a_job_with_attempts_left(
+    worker: JobWorker, jobs: Jobs
+) -> None:
+    job_id = jobs.create({"behaviour": "sleep"}, max_attempts=2)
+    worker.wake()
+    wait_for(lambda: "sleeping" in jobs.log(job_id), "the job to start sleeping")
+
+    worker.stop()
+
+    job = jobs.get(job_id)
+    assert (job.status, job.worker_id) == ("Pending", None)
+    assert job.failure_reason is not None and job.failure_reason.startswith("WorkerShutdown")
+
+
+def test_a_worker_reaped_while_alive_drops_its_jobs_and_rejoins(
+    worker: JobWorker, jobs: Jobs
+) -> None:
+    job_id = jobs.create({"behaviour": "sleep"})
+    worker.wake()
+    wait_for(lambda: "sleeping" in jobs.log(job_id), "the job to start sleeping")
+
+    with jobs.db.session_scope() as session:  # as a reaper does after a long silence
+        session.execute(delete(Worker).where(Worker.id == worker.worker_id))
+    service.reap_lost_jobs(jobs.db, "another-host", timeout_seconds=3600)
+    assert jobs.get(job_id).status == "Failed"
+
+    wait_for(lambda: not worker.runs, "the worker to stop the job it lost")
+    wait_for(lambda: _registered(jobs, worker.worker_id), "the worker to register again")
+    next_id = jobs.create({"behaviour": "report"})
+    worker.wake()
+    assert jobs.wait_until_done(next_id).status == "Completed"
+    assert jobs.get(job_id).failure_reason.startswith("WorkerLost")
+
+
+def _registered(jobs: Jobs, worker_id: str) -> bool:
+    with jobs.db.session_scope() as session:
+        return session.get(Worker, worker_id) is not None

@@ -8,10 +8,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
-from shipyard.compute.models import Worker
+from shipyard.compute.models import JobLogLine, Worker
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Base, Database, alembic_config
-from shipyard.core.errors import AlreadyExists
+from shipyard.core.errors import AlreadyExists, InvalidState
 
 
 def _worker(worker_id: str = "w-1") -> Worker:
@@ -70,3 +70,9 @@ def test_session_scope_maps_a_duplicate_key_to_already_exists(database: Database
     assert raised.value.code == "AlreadyExists"
     with database.session_scope() as session:  # the failed transaction left nothing behind
         assert session.scalars(select(Worker.id)).all() == ["w-1"]
+
+
+def test_session_scope_maps_another_broken_constraint_to_invalid_state(database: Database) -> None:
+    with pytest.raises(InvalidState) as raised, database.session_scope() as session:
+        session.add(JobLogLine(job_id="no-such-job", seq=0, timestamp=utcnow(), message="x"))
+    assert raised.value.status_code == 409

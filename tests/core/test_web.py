@@ -137,7 +137,6 @@ def test_a_broken_json_body_names_the_body(api) -> None:
     assert response.json()["error"]["message"].startswith("body: is not valid JSON")
 
 
-
 def test_an_unexpected_error_is_a_json_500_without_details() -> None:
     from shipyard.core.web import internal_error_handler
 

@@ -202,11 +202,16 @@ def test_deploy_invoke_in_every_format_then_delete(api, tmp_path):
     assert model in [item["name"] for item in api.get("/api/v1/models").json()["items"]]
     assert api.get(f"/api/v1/models/{model}").json()["name"] == model
 
+    config = api.get(f"/api/v1/endpoints/{endpoint}").json()["endpoint_config_name"]
+    assert_error(api.delete(f"/api/v1/models/{model}"), 409, config)  # still served
+    assert_error(api.delete(f"/api/v1/endpoint-configs/{config}"), 409, endpoint)
     assert api.delete(f"/api/v1/endpoints/{endpoint}").status_code == 204
     assert_error(api.get(f"/api/v1/endpoints/{endpoint}"), 404, endpoint)
     assert_error(invoke(api, endpoint, as_csv.request.content, "text/csv"), 404, endpoint)
     assert_error(api.delete(f"/api/v1/endpoints/{endpoint}"), 404, endpoint)
     assert endpoint not in [item["name"] for item in api.get("/api/v1/endpoints").json()["items"]]
+    assert api.delete(f"/api/v1/endpoint-configs/{config}").status_code == 204
+    assert api.delete(f"/api/v1/models/{model}").status_code == 204
 
 
 def test_bad_values_duplicates_and_a_delete_during_loading(api, tmp_path, monkeypatch):

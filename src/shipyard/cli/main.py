@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import endpoints, models, training
+from shipyard.cli import datasets, endpoints, models, training
 from shipyard.cli.common import TokenOption, UrlOption, console, handle_errors, session
 from shipyard.core.config import Settings
 
@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(training.app, name="training")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")

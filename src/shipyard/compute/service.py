@@ -213,15 +213,29 @@ def register_worker(db: Database, worker_id: str, hostname: str, pid: int) -> No
         )
 
 
-def heartbeat(db: Database, worker_id: str) -> None:
+def heartbeat(db: Database, worker_id: str) -> bool:
+    """Mark the worker and its jobs alive; False when the worker was reaped meanwhile."""
     now = utcnow()
     with db.session_scope() as session:
-        session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        beat = session.execute(
+            update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)
+        )
+        if beat.rowcount == 0:
+            return False
         session.execute(
             update(Job)
             .where(Job.worker_id == worker_id, Job.status.in_(ACTIVE_STATUSES))
             .values(heartbeat_at=now)
         )
+        return True
+
+
+def release_job(db: Database, job_id: str, worker_id: str, reason: str) -> None:
+    """Give back an attempt the worker could not finish: requeued if attempts remain."""
+    with db.session_scope() as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is not None and job.status in ACTIVE_STATUSES and job.worker_id == worker_id:
+            _fail_or_requeue(job, reason)
 
 
 def unregister_worker(db: Database, worker_id: str) -> None:

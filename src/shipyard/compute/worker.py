@@ -118,11 +118,23 @@ class JobWorker:
             self._wake.clear()
 
     def _heartbeat(self) -> None:
-        service.heartbeat(self.db, self.worker_id)
+        if not service.heartbeat(self.db, self.worker_id):
+            self._rejoin()
+            return
         for job_id in service.stop_requested_ids(self.db, self.worker_id):
             run = self.runs.get(job_id)
             if run is not None and run.stop_reason is None:
                 self._stop_run(run, "StoppedByUser")
+
+    def _rejoin(self) -> None:
+        """Reaped while alive (a long pause): its jobs were failed or requeued elsewhere,
+        so stop running them and register again to go on claiming."""
+        log.warning("worker %s was reaped while running; rejoining", self.worker_id)
+        with self._runs_lock:
+            runs = list(self.runs.values())
+        for run in runs:
+            self._stop_run(run, "WorkerLost")
+        service.register_worker(self.db, self.worker_id, self.hostname, os.getpid())
 
     def _enforce_limits(self) -> None:
         with self._runs_lock:
@@ -198,20 +210,27 @@ class JobWorker:
         finally:
             try:
                 self._flush(run, force=True)
-                status, reason = _outcome(run, exit_code)
-                service.finish_job(
-                    self.db,
-                    run.job_id,
-                    status=status,
-                    failure_reason=reason,
-                    exit_code=exit_code,
-                    worker_id=self.worker_id,
-                )
+                self._record_end(run, exit_code)
             finally:
                 self.executor.cleanup(run.job_id)
                 with self._runs_lock:
                     self.runs.pop(run.job_id, None)
                 self._wake.set()
+
+    def _record_end(self, run: JobRun, exit_code: int | None) -> None:
+        if run.stop_reason == "WorkerShutdown":
+            reason = "WorkerShutdown: the worker stopped while the job was running"
+            service.release_job(self.db, run.job_id, self.worker_id, reason)
+            return
+        status, reason = _outcome(run, exit_code)
+        service.finish_job(
+            self.db,
+            run.job_id,
+            status=status,
+            failure_reason=reason,
+            exit_code=exit_code,
+            worker_id=self.worker_id,
+        )
 
     def _consume(self, run: JobRun, line: str) -> None:
         now = utcnow()
@@ -288,8 +307,6 @@ def _outcome(run: JobRun, exit_code: int | None) -> tuple[str, str | None]:
         return "Stopped", "Stopped by user"
     if run.stop_reason == "MemoryLimitExceeded":
         return "Failed", run.failure_reason
-    if run.stop_reason == "WorkerShutdown":
-        return "Failed", "WorkerShutdown: the worker stopped while the job was running"
     if exit_code == 0:
         return "Completed", None
     if run.failure_reason:

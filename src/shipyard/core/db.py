@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from shipyard.core.errors import AlreadyExists
+from shipyard.core.errors import AlreadyExists, InvalidState, ShipyardError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -26,6 +26,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a duplicate key
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -78,7 +79,7 @@ class Database:
             session.commit()
         except IntegrityError as exc:
             session.rollback()
-            raise AlreadyExists(_integrity_message(exc)) from exc
+            raise _integrity_error(exc) from exc
         except BaseException:
             session.rollback()
             raise
@@ -106,5 +107,10 @@ def alembic_config() -> Any:
     return config
 
 
-def _integrity_message(exc: IntegrityError) -> str:
-    return f"a resource with that name already exists ({str(exc.orig).splitlines()[0]})"
+def _integrity_error(exc: IntegrityError) -> ShipyardError:
+    """A duplicate key is AlreadyExists (409); any other broken constraint is InvalidState."""
+    detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == UNIQUE_VIOLATION or detail.startswith("UNIQUE constraint failed"):
+        return AlreadyExists(f"a resource with that name already exists ({detail})")
+    return InvalidState(f"the change breaks a constraint of the database ({detail})")

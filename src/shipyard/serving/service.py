@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
 from shipyard.core.clock import as_utc, utcnow
-from shipyard.core.errors import AlreadyExists, NotFound, ValidationError
+from shipyard.core.errors import AlreadyExists, InvalidState, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
 from shipyard.serving.models import Endpoint, EndpointConfig, Model
 from shipyard.serving.schemas import (
@@ -73,7 +73,12 @@ def list_models(session: Session, *, limit: int, offset: int) -> list[ModelOut]:
 
 
 def delete_model(session: Session, name: str) -> None:
-    session.delete(get_model(session, name))
+    """Refused while an endpoint config serves it: the endpoint could not come back."""
+    model = get_model(session, name)
+    for config in session.scalars(select(EndpointConfig)):
+        if any(v["model_name"] == model.name for v in config.production_variants):
+            raise InvalidState(f"model '{name}' is used by endpoint config '{config.name}'")
+    session.delete(model)
 
 
 def model_out(row: Model) -> ModelOut:
@@ -161,7 +166,12 @@ def list_endpoint_configs(session: Session, *, limit: int, offset: int) -> list[
 
 
 def delete_endpoint_config(session: Session, name: str) -> None:
-    session.delete(get_endpoint_config(session, name))
+    """Refused while an endpoint uses it."""
+    config = get_endpoint_config(session, name)
+    user = session.scalar(select(Endpoint.name).where(Endpoint.endpoint_config_name == config.name))
+    if user is not None:
+        raise InvalidState(f"endpoint config '{name}' is used by endpoint '{user}'")
+    session.delete(config)
 
 
 def endpoint_config_out(row: EndpointConfig) -> EndpointConfigOut:
