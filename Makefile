@@ -20,6 +20,7 @@ test-install: $(PYTHON)
 
 test: test-install
 	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -n 2 --cov=shipyard --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 benchmark: install

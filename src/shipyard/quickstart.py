@@ -1,7 +1,7 @@
 """The quick-start example: fraud detection on a deterministic synthetic card dataset.
 
 Runs against a live server through the SDK, printing each step: generate the data,
-train ``xgboost`` with ``scale_pos_weight``, deploy it, send it two transactions.
+train ``xgboost`` with ``scale_pos_weight`` and early stopping, deploy it, send it two transactions.
 """
 
 from __future__ import annotations
@@ -80,11 +80,12 @@ def run_quickstart(session: Session, say: Callable[[str], None] = print) -> dict
             "eta": 0.1,
             "scale_pos_weight": round((len(train) - positives) / positives, 2),
             "eval_metric": "auc",
+            "early_stopping_rounds": 20,
         },
         base_job_name="fraud-quickstart",
         session=session,
     )
-    say("2/4 Training xgboost with scale_pos_weight for the rare fraud class")
+    say("2/4 Training xgboost: scale_pos_weight for the rare fraud class, early stopping")
     job = estimator.fit({"train": train, "validation": validation}, logs=False)
     metrics = job.describe()["final_metrics"]
     say(f"    {job.name}: validation:auc = {metrics.get('validation:auc', float('nan')):.4f}")

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,7 @@ HomeOption = Annotated[Path | None, typer.Option(help="Shipyard home (default ~/
 def _settings(
     host: str | None = None, port: int | None = None, home: Path | None = None
 ) -> Settings:
-    overrides = {"host": host, "port": port, "home": home}
+    overrides: dict[str, Any] = {"host": host, "port": port, "home": home}
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 

@@ -12,10 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import psutil
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from shipyard.compute.models import Job, JobLogLine, JobMetric, Worker
@@ -114,17 +114,20 @@ def claim_next_job(db: Database, worker_id: str) -> Job | None:
         ).all()
         for job_id in candidates:
             now = utcnow()
-            claimed = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == "Pending")
-                .values(
-                    status="InProgress",
-                    secondary_status="Starting",
-                    worker_id=worker_id,
-                    started_at=now,
-                    heartbeat_at=now,
-                    attempts=Job.attempts + 1,
-                )
+            claimed = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == "Pending")
+                    .values(
+                        status="InProgress",
+                        secondary_status="Starting",
+                        worker_id=worker_id,
+                        started_at=now,
+                        heartbeat_at=now,
+                        attempts=Job.attempts + 1,
+                    )
+                ),
             )
             if claimed.rowcount == 1:
                 job = session.get(Job, job_id)
@@ -217,8 +220,9 @@ def heartbeat(db: Database, worker_id: str) -> bool:
     """Mark the worker and its jobs alive; False when the worker was reaped meanwhile."""
     now = utcnow()
     with db.session_scope() as session:
-        beat = session.execute(
-            update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)
+        beat = cast(
+            CursorResult[Any],
+            session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now)),
         )
         if beat.rowcount == 0:
             return False

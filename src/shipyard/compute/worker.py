@@ -219,8 +219,8 @@ class JobWorker:
 
     def _record_end(self, run: JobRun, exit_code: int | None) -> None:
         if run.stop_reason == "WorkerShutdown":
-            reason = "WorkerShutdown: the worker stopped while the job was running"
-            service.release_job(self.db, run.job_id, self.worker_id, reason)
+            shutdown = "WorkerShutdown: the worker stopped while the job was running"
+            service.release_job(self.db, run.job_id, self.worker_id, shutdown)
             return
         status, reason = _outcome(run, exit_code)
         service.finish_job(

@@ -111,7 +111,7 @@ def metric_chart(
         return {"kind": "line", "data": data, "layout": layout}
     if final_metrics:
         names = sorted(final_metrics)
-        data = [
+        bars: list[dict[str, Any]] = [
             {
                 "type": "bar",
                 "name": "final value",
@@ -121,7 +121,7 @@ def metric_chart(
             }
         ]
         layout["hovermode"] = "closest"
-        return {"kind": "bar", "data": data, "layout": layout}
+        return {"kind": "bar", "data": bars, "layout": layout}
     return None
 
 

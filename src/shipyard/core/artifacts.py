@@ -8,6 +8,7 @@ scheme of ``SHIPYARD_ARTIFACT_URI``: a directory (default) or ``s3://bucket/pref
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import shutil
@@ -82,7 +83,7 @@ class BaseArtifactStore(ABC):
         """The file behind ``key`` when the store is a local directory, else None."""
         return None
 
-    def put_directory(self, prefix: str, source: Path) -> list[str]:
+    def put_directory(self, prefix: str, source: Path) -> builtins.list[str]:
         """Upload every file below ``source`` under ``prefix``; returns the keys written."""
         keys = []
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
@@ -91,7 +92,7 @@ class BaseArtifactStore(ABC):
             keys.append(key)
         return keys
 
-    def get_directory(self, prefix: str, destination: Path) -> list[Path]:
+    def get_directory(self, prefix: str, destination: Path) -> builtins.list[Path]:
         """Download every object below ``prefix`` into ``destination``."""
         paths = []
         for key in self.list(prefix):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.compute import service as compute
 from shipyard.compute.models import Job
-from shipyard.compute.schemas import JobSpec
+from shipyard.compute.schemas import JobSpec, MetricDefinition, Resources, StoppingCondition
 from shipyard.core.artifacts import SCHEME, BaseArtifactStore, key_from_uri, uri_for
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.config import Settings
@@ -25,7 +25,7 @@ from shipyard.core.names import srn, validate_name
 from shipyard.data.tables import TableRef, resolve_table
 from shipyard.training.algorithms import get_algorithm
 from shipyard.training.models import TrainingJob
-from shipyard.training.schemas import ChannelIn, TrainingJobIn, TrainingJobOut
+from shipyard.training.schemas import ChannelIn, StatusTransition, TrainingJobIn, TrainingJobOut
 
 JOB_KIND = "training"
 RUNTIME = "shipyard.training.runtime"
@@ -144,9 +144,9 @@ def to_out(row: TrainingJob, job: Job) -> TrainingJobOut:
         hyperparameters=row.hyperparameters,
         channels=row.channels,
         target=row.target,
-        resources=row.resources,
-        stopping_condition=row.stopping_condition,
-        metric_definitions=row.metric_definitions,
+        resources=Resources.model_validate(row.resources),
+        stopping_condition=StoppingCondition.model_validate(row.stopping_condition),
+        metric_definitions=[MetricDefinition.model_validate(d) for d in row.metric_definitions],
         tags=row.tags,
         model_artifacts=row.model_artifacts,
         output_uri=row.output_uri,
@@ -156,7 +156,7 @@ def to_out(row: TrainingJob, job: Job) -> TrainingJobOut:
         created_at=as_utc(job.created_at) or job.created_at,
         started_at=as_utc(job.started_at),
         ended_at=as_utc(job.ended_at),
-        status_history=job.status_history or [],
+        status_history=[StatusTransition.model_validate(t) for t in job.status_history or []],
     )
 
 

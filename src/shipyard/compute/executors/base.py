@@ -39,3 +39,6 @@ class BaseExecutor(ABC):
 
     def cleanup(self, job_id: str) -> None:  # noqa: B027 - optional; most backends need nothing
         """Remove what the attempt left on the executor (scratch space)."""
+
+    def close(self) -> None:  # noqa: B027 - optional; most backends hold nothing
+        """Release what the executor holds (helper processes); called when the worker stops."""

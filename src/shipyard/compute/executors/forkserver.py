@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 MESSAGE_BYTES = 1 << 20
 READY_TIMEOUT_SECONDS = 300.0
@@ -50,7 +51,8 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     while True:
-        readable, _, _ = select.select([sock, wakeup_read], [], [])
+        watched: list[Any] = [sock, wakeup_read]
+        readable, _, _ = select.select(watched, [], [])
         if wakeup_read in readable:
             os.read(wakeup_read, 4096)
             _report_exits(sock)
