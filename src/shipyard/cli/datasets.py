@@ -11,14 +11,13 @@ from shipyard.cli.common import (
     JsonOption,
     TokenOption,
     UrlOption,
-    console,
     handle_errors,
     print_json,
     print_record,
-    print_table,
     resource_path,
     session,
 )
+from shipyard.cli.resources import add_collection_commands
 from shipyard.core.errors import ValidationError
 
 app = typer.Typer(help="Datasets: uploaded CSV or Parquet tables.", no_args_is_help=True)
@@ -44,33 +43,11 @@ def upload(
     print_json(dataset) if json_output else print_record(dataset, FIELDS)
 
 
-@app.command("list")
-@handle_errors
-def list_datasets(
-    json_output: JsonOption = False, url: UrlOption = None, token: TokenOption = None
-) -> None:
-    """List datasets, newest first."""
-    items = session(url, token).list_all("/api/v1/datasets")
-    columns = ("name", "format", "size_bytes", "uri", "created_at")
-    print_json(items) if json_output else print_table(items, columns, title="Datasets")
-
-
-@app.command()
-@handle_errors
-def describe(
-    name: DatasetName,
-    json_output: JsonOption = False,
-    url: UrlOption = None,
-    token: TokenOption = None,
-) -> None:
-    """Show a dataset: its URI, format, content hash and columns."""
-    dataset = session(url, token).get(resource_path("datasets", name))
-    print_json(dataset) if json_output else print_record(dataset, FIELDS)
-
-
-@app.command()
-@handle_errors
-def delete(name: DatasetName, url: UrlOption = None, token: TokenOption = None) -> None:
-    """Delete a dataset and its stored file."""
-    session(url, token).delete(resource_path("datasets", name))
-    console.print(f"deleted dataset {name}")
+add_collection_commands(
+    app,
+    collection="datasets",
+    noun="dataset",
+    fields=FIELDS,
+    columns=("name", "format", "size_bytes", "uri", "created_at"),
+    delete_help="Delete a dataset and its stored file.",
+)

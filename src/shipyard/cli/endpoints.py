@@ -16,10 +16,10 @@ from shipyard.cli.common import (
     handle_errors,
     print_json,
     print_record,
-    print_table,
     resource_path,
     session,
 )
+from shipyard.cli.resources import add_collection_commands
 from shipyard.core.errors import ValidationError
 from shipyard.sdk.serving import Predictor
 
@@ -61,31 +61,6 @@ def create(
     print_json(description) if json_output else print_record(description, FIELDS)
 
 
-@app.command("list")
-@handle_errors
-def list_endpoints(
-    json_output: JsonOption = False, url: UrlOption = None, token: TokenOption = None
-) -> None:
-    """List endpoints."""
-    items = session(url, token).list_all("/api/v1/endpoints")
-    print_json(items) if json_output else print_table(
-        items, ("name", "status", "endpoint_config_name", "created_at")
-    )
-
-
-@app.command()
-@handle_errors
-def describe(
-    name: EndpointName,
-    json_output: JsonOption = False,
-    url: UrlOption = None,
-    token: TokenOption = None,
-) -> None:
-    """Show an endpoint."""
-    description = session(url, token).get(resource_path("endpoints", name))
-    print_json(description) if json_output else print_record(description, FIELDS)
-
-
 @app.command()
 @handle_errors
 def invoke(
@@ -117,9 +92,11 @@ def invoke(
     sys.stdout.write(response.text + "\n")
 
 
-@app.command()
-@handle_errors
-def delete(name: EndpointName, url: UrlOption = None, token: TokenOption = None) -> None:
-    """Delete an endpoint (its config and model stay)."""
-    session(url, token).delete(resource_path("endpoints", name))
-    console.print(f"deleted endpoint {name}")
+add_collection_commands(
+    app,
+    collection="endpoints",
+    noun="endpoint",
+    fields=FIELDS,
+    columns=("name", "status", "endpoint_config_name", "created_at"),
+    delete_help="Delete an endpoint (its config and model stay).",
+)

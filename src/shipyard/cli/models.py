@@ -10,14 +10,12 @@ from shipyard.cli.common import (
     JsonOption,
     TokenOption,
     UrlOption,
-    console,
     handle_errors,
     print_json,
     print_record,
-    print_table,
-    resource_path,
     session,
 )
+from shipyard.cli.resources import add_collection_commands
 
 app = typer.Typer(help="Models: servable artifacts of training jobs.", no_args_is_help=True)
 ModelName = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
@@ -48,34 +46,10 @@ def create(
     print_json(model) if json_output else print_record(model, FIELDS)
 
 
-@app.command("list")
-@handle_errors
-def list_models(
-    json_output: JsonOption = False, url: UrlOption = None, token: TokenOption = None
-) -> None:
-    """List models, newest first."""
-    items = session(url, token).list_all("/api/v1/models")
-    print_json(items) if json_output else print_table(
-        items, ("name", "algorithm", "training_job_name", "created_at")
-    )
-
-
-@app.command()
-@handle_errors
-def describe(
-    name: ModelName,
-    json_output: JsonOption = False,
-    url: UrlOption = None,
-    token: TokenOption = None,
-) -> None:
-    """Show a model."""
-    model = session(url, token).get(resource_path("models", name))
-    print_json(model) if json_output else print_record(model, FIELDS)
-
-
-@app.command()
-@handle_errors
-def delete(name: ModelName, url: UrlOption = None, token: TokenOption = None) -> None:
-    """Delete a model."""
-    session(url, token).delete(resource_path("models", name))
-    console.print(f"deleted model {name}")
+add_collection_commands(
+    app,
+    collection="models",
+    noun="model",
+    fields=FIELDS,
+    columns=("name", "algorithm", "training_job_name", "created_at"),
+)
