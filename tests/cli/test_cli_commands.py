@@ -334,3 +334,12 @@ def test_datasets_upload_list_describe_delete_with_the_cli(live_server, data_dir
     shipyard_cli("datasets", "delete", name, env=env)
     missing = shipyard_cli("datasets", "describe", name, env=env, expect=1)
     assert_one_line_error(missing, "NotFound", name)
+
+
+def test_admin_key_mints_a_working_key_for_the_server_it_can_reach(live_server):
+    env = {**live_server.env, "SHIPYARD_HOME": str(live_server.home)}
+    env.pop("SHIPYARD_TOKEN")
+    printed = shipyard_cli("admin-key", env=env).stdout.strip()
+    assert printed.startswith("sy_") and printed != live_server.token
+    listed = shipyard_cli("training", "list", "--json", "--token", printed, env=env)
+    assert isinstance(json.loads(listed.stdout), list)

@@ -123,6 +123,18 @@ def migrate(home: HomeOption = None) -> None:
     console.print("database is up to date")
 
 
+@app.command("admin-key")
+def admin_key(home: HomeOption = None) -> None:
+    """Create a new API key for the admin user (on the server's machine: it opens the DB)."""
+    from shipyard.core.db import Database
+    from shipyard.security.service import issue_admin_key
+
+    settings = _settings(home=home)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    say(issue_admin_key(db, "created by `shipyard admin-key`"))
+
+
 @app.command()
 @handle_errors
 def quickstart(url: UrlOption = None, token: TokenOption = None) -> None:

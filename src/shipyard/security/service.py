@@ -82,6 +82,14 @@ def bootstrap_admin(db: Database) -> str | None:
         return create_api_key(session, ADMIN_USER, "created on first start")
 
 
+def issue_admin_key(db: Database, description: str) -> str:
+    """A new key for the admin user (created if missing): the way back in for whoever can
+    open the database, e.g. after the first key was lost."""
+    with db.session_scope() as session:
+        ensure_user(session, ADMIN_USER, [ADMINISTRATOR_ACCESS])
+        return create_api_key(session, ADMIN_USER, description)
+
+
 class Authenticator:
     """Turns bearer tokens into principals, caching good answers for ``CACHE_SECONDS``.
 
