@@ -1,7 +1,7 @@
 """The quick-start example: fraud detection on a deterministic synthetic card dataset.
 
-Runs against a live server through the SDK, printing each step: generate the data,
-train ``xgboost`` with ``scale_pos_weight`` and early stopping, deploy it, send it two transactions.
+Runs against a live server through the SDK, printing each step: generate the data, train
+``xgboost`` with ``scale_pos_weight`` and early stopping, deploy it, send it two transactions.
 """
 
 from __future__ import annotations

@@ -53,16 +53,20 @@ def assert_one_line_error(
     return line
 
 
-@pytest.fixture
-def data_dir(live_server) -> Path:
-    """A fresh directory inside the live server's data root, with the breast-cancer split."""
-    directory = live_server.home.parent / unique("cli-data")
+def write_split(live_server, prefix: str, frame: Any) -> Path:
+    """A fresh directory inside the live server's data root, with a 70/30 split of ``frame``."""
+    directory = live_server.home.parent / unique(prefix)
     directory.mkdir()
-    frame = load_breast_cancer(as_frame=True).frame
     train, validation = train_test_split(frame, test_size=0.3, random_state=0)
     train.to_csv(directory / "train.csv", index=False)
     validation.to_csv(directory / "validation.csv", index=False)
     return directory
+
+
+@pytest.fixture
+def data_dir(live_server) -> Path:
+    """The breast-cancer split, inside the live server's data root."""
+    return write_split(live_server, "cli-data", load_breast_cancer(as_frame=True).frame)
 
 
 def test_train_deploy_invoke_delete_with_the_cli(live_server, data_dir):
@@ -268,12 +272,7 @@ open(os.path.join(os.environ["SHIPYARD_MODEL_DIR"], "model.txt"), "w").write("ok
 def test_linear_learner_regression_with_the_cli(live_server, tmp_path):
     from sklearn.datasets import load_diabetes
 
-    directory = live_server.home.parent / unique("cli-diabetes")
-    directory.mkdir()
-    frame = load_diabetes(as_frame=True).frame
-    train, validation = train_test_split(frame, test_size=0.3, random_state=0)
-    train.to_csv(directory / "train.csv", index=False)
-    validation.to_csv(directory / "validation.csv", index=False)
+    directory = write_split(live_server, "cli-diabetes", load_diabetes(as_frame=True).frame)
     created = shipyard_cli(
         "training", "create",
         "--algorithm", "linear-learner",

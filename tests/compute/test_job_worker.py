@@ -82,6 +82,18 @@ def test_a_running_job_stops_when_asked(worker: JobWorker, jobs: Jobs) -> None:
     assert job.stop_requested
 
 
+def test_a_job_that_ignores_sigterm_is_killed_and_ends_stopped(
+    worker: JobWorker, jobs: Jobs
+) -> None:
+    job_id = jobs.create({"behaviour": "stubborn"}, max_runtime_seconds=1)
+    worker.wake()
+
+    job = jobs.wait_until_done(job_id)
+    assert job.status == "Stopped"
+    assert job.failure_reason is not None and job.failure_reason.startswith("MaxRuntimeExceeded")
+    assert job.exit_code == -9
+
+
 def test_a_job_over_its_memory_limit_fails(worker: JobWorker, jobs: Jobs) -> None:
     job_id = jobs.create({"behaviour": "hog", "megabytes": 256}, resources={"memory_limit_mb": 64})
     worker.wake()

@@ -7,13 +7,16 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from shipyard.cli import datasets, endpoints, models, training
 from shipyard.cli.common import TokenOption, UrlOption, console, handle_errors, session
 from shipyard.core.config import Settings
+
+if TYPE_CHECKING:
+    from shipyard.core.db import Database
 
 app = typer.Typer(
     name="shipyard",
@@ -29,6 +32,16 @@ app.add_typer(endpoints.app, name="endpoints")
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]
 HomeOption = Annotated[Path | None, typer.Option(help="Shipyard home (default ~/.shipyard).")]
+
+
+def _migrated_database(settings: Settings) -> Database:
+    """The server's database, brought up to date: for the commands that run server code."""
+    from shipyard.core.db import Database
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    return db
 
 
 def _settings(
@@ -94,12 +107,9 @@ def worker(home: HomeOption = None) -> None:
     from shipyard.compute.executors import make_executor
     from shipyard.compute.scheduler import platform_scheduler
     from shipyard.compute.worker import JobWorker
-    from shipyard.core.db import Database
 
     settings = _settings(home=home)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = _migrated_database(settings)
     job_worker = JobWorker(settings, db, make_executor(settings))
     scheduler = platform_scheduler(settings, db)
     stopped = threading.Event()
@@ -116,22 +126,16 @@ def worker(home: HomeOption = None) -> None:
 @app.command()
 def migrate(home: HomeOption = None) -> None:
     """Apply database migrations (``up`` and ``worker`` also do this on start)."""
-    from shipyard.core.db import Database
-
-    settings = _settings(home=home)
-    Database(settings.resolved_database_url).migrate()
+    _migrated_database(_settings(home=home))
     console.print("database is up to date")
 
 
 @app.command("admin-key")
 def admin_key(home: HomeOption = None) -> None:
     """Create a new API key for the admin user (on the server's machine: it opens the DB)."""
-    from shipyard.core.db import Database
     from shipyard.security.service import issue_admin_key
 
-    settings = _settings(home=home)
-    db = Database(settings.resolved_database_url)
-    db.migrate()
+    db = _migrated_database(_settings(home=home))
     say(issue_admin_key(db, "created by `shipyard admin-key`"))
 
 

@@ -80,6 +80,10 @@ def get_job(session: Session, kind: str, name: str) -> Job:
     return job
 
 
+def get_job_by_id(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
 def get_jobs_by_id(session: Session, ids: Sequence[str]) -> dict[str, Job]:
     if not ids:
         return {}

@@ -168,7 +168,7 @@ def _get_row(session: Session, name: str) -> TrainingJob:
 
 
 def _job_of(session: Session, row: TrainingJob) -> Job:
-    job = session.get(Job, row.job_id)
+    job = compute.get_job_by_id(session, row.job_id)
     if job is None:
         raise NotFound(f"training job '{row.name}' has no job record")
     return job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,13 @@ def sleep(payload: dict[str, Any]) -> None:
     time.sleep(FOREVER)
 
 
+def stubborn(payload: dict[str, Any]) -> None:
+    """Ignore SIGTERM, so that only the SIGKILL after the grace period ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("sleeping through SIGTERM", flush=True)
+    time.sleep(FOREVER)
+
+
 def hog(payload: dict[str, Any]) -> None:
     """Hold far more memory than the job's limit (bytes that are really written)."""
     ballast = b"\x01" * (payload["megabytes"] * 1024 * 1024)
@@ -53,7 +61,7 @@ def second_time_lucky(payload: dict[str, Any]) -> None:
     time.sleep(FOREVER)
 
 
-BEHAVIOURS = {f.__name__: f for f in (report, fail, sleep, hog, second_time_lucky)}
+BEHAVIOURS = {f.__name__: f for f in (report, fail, sleep, stubborn, hog, second_time_lucky)}
 
 
 def main(payload: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ values in a forked job; everything else in ``env`` applies.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import json
@@ -35,6 +36,7 @@ from typing import Any
 
 MESSAGE_BYTES = 1 << 20
 READY_TIMEOUT_SECONDS = 300.0
+KEPT_EXITS = 10_000  # exit codes remembered after the job ended, for late askers
 
 
 # ---- the server, in its own process ---------------------------------------------------
@@ -57,7 +59,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
             os.read(wakeup_read, 4096)
             _report_exits(sock)
         if sock in readable:
-            message, fds, _, _ = socket.recv_fds(sock, MESSAGE_BYTES, 0)
+            message = sock.recv(MESSAGE_BYTES)
             if not message:  # the worker is gone
                 return
             _spawn(sock, json.loads(message), wakeup_read, wakeup_write)
@@ -138,6 +140,7 @@ class Forkserver:
         self._spawn_lock = threading.Lock()
         self._started: queue.Queue[tuple[int, int] | None] = queue.Queue()
         self._exits: dict[int, _Exit] = {}
+        self._ended: collections.deque[int] = collections.deque()
         self._exits_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -170,21 +173,19 @@ class Forkserver:
             started = self._started.get(timeout=60)
         if started is None:
             raise RuntimeError("the forkserver stopped while starting a job")
-        pid, _ = started
-        with self._exits_lock:
-            self._exits.setdefault(pid, _Exit())
         return started
 
     def exit_code(self, pid: int, timeout: float | None = None) -> int | None:
+        """The exit code of job ``pid`` within ``timeout`` (None: wait for it), else None.
+
+        Exit codes stay known for the last ``KEPT_EXITS`` jobs that ended, so any number of
+        callers may ask, in any order.
+        """
         with self._exits_lock:
-            record = self._exits.setdefault(pid, _Exit())
+            record = self._exits[pid]
         if not record.done.wait(timeout):
             return None
         return record.code
-
-    def forget(self, pid: int) -> None:
-        with self._exits_lock:
-            self._exits.pop(pid, None)
 
     def close(self) -> None:
         """Stop the server (its running jobs die with it); never waits on its imports."""
@@ -243,12 +244,26 @@ class Forkserver:
             if "ready" in event:
                 self._ready.set()
             elif "started" in event:
-                self._started.put((int(event["started"]), fds[0]))
+                pid = int(event["started"])
+                with self._exits_lock:  # a new record, even for a reused pid
+                    self._exits[pid] = _Exit()
+                self._started.put((pid, fds[0]))
             elif "exited" in event:
-                with self._exits_lock:
-                    record = self._exits.setdefault(int(event["exited"]), _Exit())
-                record.code = int(event["code"])
-                record.done.set()
+                self._record_exit(int(event["exited"]), int(event["code"]))
+
+    def _record_exit(self, pid: int, code: int) -> None:
+        with self._exits_lock:
+            record = self._exits.get(pid)
+            if record is None:
+                return
+            self._ended.append(pid)
+            while len(self._ended) > KEPT_EXITS:
+                oldest = self._ended.popleft()
+                stale = self._exits.get(oldest)
+                if stale is not None and stale is not record and stale.done.is_set():
+                    del self._exits[oldest]
+        record.code = code
+        record.done.set()
 
 
 if __name__ == "__main__":

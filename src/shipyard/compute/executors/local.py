@@ -3,9 +3,8 @@
 A job starts warm — forked by the forkserver, with the heavy libraries already imported
 (the first job starts the forkserver and waits for it) — or, when warm starts are off or
 the forkserver failed, as a fresh ``python -m shipyard.compute.child``. Both behave the
-same to the worker. Jobs that
-state a ``cpu_count`` get that many CPUs, the least busy ones, so two one-CPU jobs do not
-share a core while another sits idle.
+same to the worker. Jobs that state a ``cpu_count`` get that many CPUs, the least busy
+ones, so two one-CPU jobs do not share a core while another sits idle.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -33,31 +32,38 @@ from shipyard.core.config import Settings
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+ExitWaiter = Callable[[float | None], int | None]
+"""Waits up to a timeout (None: forever) for the exit code; None if it has not exited."""
+
+
 class LocalRunningJob(RunningJob):
     """A job process: its pid, its output pipe, and how to learn its exit code."""
 
-    def __init__(
-        self,
-        pid: int,
-        output: IO[str],
-        forkserver: Forkserver | None = None,
-        process: subprocess.Popen[str] | None = None,
-    ) -> None:
+    def __init__(self, pid: int, output: IO[str], wait_exit: ExitWaiter) -> None:
         self.pid = pid
         self.output = output
-        self.forkserver = forkserver
-        self.process = process
+        self._wait_exit = wait_exit
+        self._code: int | None = None
         self._kill_lock = threading.Lock()
 
     @classmethod
     def from_popen(cls, process: subprocess.Popen[str]) -> LocalRunningJob:
+        """A cold start: our own child, so ``Popen.wait`` knows its exit code."""
+
+        def wait_exit(timeout: float | None) -> int | None:
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+
         assert process.stdout is not None
-        return cls(process.pid, process.stdout, process=process)
+        return cls(process.pid, process.stdout, wait_exit)
 
     @classmethod
     def from_fork(cls, pid: int, output_fd: int, forkserver: Forkserver) -> LocalRunningJob:
+        """A warm start: the forkserver's child, whose exit code the forkserver reports."""
         output = open(output_fd, encoding="utf-8", errors="replace")  # noqa: SIM115
-        return cls(pid, output, forkserver=forkserver)
+        return cls(pid, output, lambda timeout: forkserver.exit_code(pid, timeout))
 
     def lines(self) -> Iterator[str]:
         with self.output:  # closed at the end of the output, not left to the GC
@@ -74,16 +80,9 @@ class LocalRunningJob(RunningJob):
         return self._wait(0)
 
     def _wait(self, timeout: float | None) -> int | None:
-        if self.process is not None:
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                return None
-        assert self.forkserver is not None
-        code = self.forkserver.exit_code(self.pid, timeout)
-        if code is not None and timeout is None:
-            self.forkserver.forget(self.pid)
-        return code
+        if self._code is None:
+            self._code = self._wait_exit(timeout)
+        return self._code
 
     def kill(self, grace_seconds: float = 5.0) -> None:
         with self._kill_lock:
