@@ -57,6 +57,23 @@ def test_a_job_that_raises_fails_with_the_exception_message(worker: JobWorker, j
     assert any("Traceback" in line for line in jobs.log(job_id))
 
 
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_a_job_that_stops_itself_is_stopped_with_its_reason_and_keeps_its_records(
+    worker: JobWorker, jobs: Jobs, exit_code: int
+) -> None:
+    job_id = jobs.create({"behaviour": "give_up", "exit_code": exit_code})
+    worker.wake()
+
+    job = jobs.wait_until_done(job_id)
+    assert (job.status, job.exit_code) == ("Stopped", exit_code)
+    assert job.failure_reason == "GaveUp: the loss stopped falling at step 5"
+    with jobs.db.session_scope() as session:
+        records = service.read_events(session, job_id, "sample.verdict")
+        assert service.read_events(session, job_id, "other.kind") == []
+    assert [(r.step, r.data["status"]) for r in records] == [(0, "InProgress"), (5, "IssuesFound")]
+    assert not any(line.startswith("##shipyard") for line in jobs.log(job_id))
+
+
 def test_a_job_past_its_max_runtime_is_stopped(worker: JobWorker, jobs: Jobs) -> None:
     job_id = jobs.create({"behaviour": "sleep"}, max_runtime_seconds=1)
     worker.wake()

@@ -47,11 +47,20 @@ def main(argv: list[str], parent_pid: int | None = None) -> int:
         module.main(spec["payload"])
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # sys.exit() in the job: its code, as a script's would be
+        return exit_code_of(exc)
     except Exception as exc:  # the job's own error: report it, do not crash noisily
         traceback.print_exc()
         emit_failure(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}")
         return 1
     return 0
+
+
+def exit_code_of(exc: SystemExit) -> int:
+    """The process exit code ``sys.exit(code)`` asks for (a message means 1)."""
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
 
 
 if __name__ == "__main__":

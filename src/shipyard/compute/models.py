@@ -70,6 +70,19 @@ class JobMetric(Base):
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class JobEvent(Base):
+    """A document a job recorded for a room to interpret (``kind`` names the room's use)."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Worker(Base):
     """A worker process; its jobs are reaped when it stops heartbeating or its pid is gone."""
 

@@ -12,14 +12,22 @@ TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 ACTIVE_STATUSES = ("InProgress", "Stopping")
 
 
+MAX_INSTANCE_COUNT = 64
+
+
 class Resources(BaseModel):
-    """What one job may use; unset means the machine's share the worker grants."""
+    """What one job may use; unset means the machine's share the worker grants.
+
+    ``cpu_count`` is per instance; a job of ``instance_count`` instances (the processes of
+    a data-parallel script) is granted ``cpu_count * instance_count`` CPUs in all, and
+    ``memory_limit_mb`` bounds all its instances together.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     cpu_count: int | None = Field(default=None, ge=1, le=1024)
     memory_limit_mb: int | None = Field(default=None, ge=32)
-    instance_count: int = Field(default=1, ge=1, le=1)
+    instance_count: int = Field(default=1, ge=1, le=MAX_INSTANCE_COUNT)
 
 
 class StoppingCondition(BaseModel):
@@ -29,16 +37,19 @@ class StoppingCondition(BaseModel):
 
 
 class MetricDefinition(BaseModel):
-    """A metric read from the job's log by a regex whose first group is the value."""
+    """A metric the job emits: read from its log by a regex whose first group is the
+    value, or, without a regex, reported by the job itself with ``log_metric``."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
-    regex: str = Field(min_length=1, max_length=500)
+    regex: str | None = Field(default=None, min_length=1, max_length=500)
 
     @field_validator("regex")
     @classmethod
-    def _compiles_with_a_group(cls, value: str) -> str:
+    def _compiles_with_a_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             pattern = re.compile(value)
         except re.error as exc:

@@ -18,7 +18,7 @@ import psutil
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from shipyard.compute.models import Job, JobLogLine, JobMetric, Worker
+from shipyard.compute.models import Job, JobEvent, JobLogLine, JobMetric, Worker
 from shipyard.compute.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobSpec
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.db import Database
@@ -37,6 +37,16 @@ class MetricPoint:
     name: str
     step: int | None
     value: float
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A ``record`` event of a job: a document of ``kind`` for a room to interpret."""
+
+    kind: str
+    step: int | None
+    data: dict[str, Any]
     timestamp: datetime
 
 
@@ -157,11 +167,16 @@ def append_output(
     job_id: str,
     lines: Sequence[tuple[int, datetime, str]],
     metrics: Sequence[tuple[str, int | None, float, datetime]],
+    events: Sequence[EventRecord] = (),
 ) -> None:
-    """Store a batch of log lines and metric points of a running job."""
-    if not lines and not metrics:
+    """Store a batch of log lines, metric points and record events of a running job."""
+    if not lines and not metrics and not events:
         return
     with db.session_scope() as session:
+        session.add_all(
+            JobEvent(job_id=job_id, kind=e.kind, step=e.step, data=e.data, timestamp=e.timestamp)
+            for e in events
+        )
         session.add_all(
             JobLogLine(job_id=job_id, seq=seq, timestamp=ts, message=message)
             for seq, ts, message in lines
@@ -298,6 +313,15 @@ def read_metrics(session: Session, job_id: str, name: str | None = None) -> list
         query = query.where(JobMetric.name == name)
     rows = session.scalars(query.order_by(JobMetric.id))
     return [MetricPoint(r.name, r.step, r.value, as_utc(r.timestamp) or r.timestamp) for r in rows]
+
+
+def read_events(session: Session, job_id: str, kind: str | None = None) -> list[EventRecord]:
+    """The job's record events in the order they were emitted (of one ``kind``, if given)."""
+    query = select(JobEvent).where(JobEvent.job_id == job_id)
+    if kind is not None:
+        query = query.where(JobEvent.kind == kind)
+    rows = session.scalars(query.order_by(JobEvent.id))
+    return [EventRecord(r.kind, r.step, r.data, as_utc(r.timestamp) or r.timestamp) for r in rows]
 
 
 def _last_values(session: Session, job_id: str) -> dict[str, float]:

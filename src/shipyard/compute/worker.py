@@ -31,6 +31,7 @@ from shipyard.core.db import Database
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 500
+MAX_EVENTS_PER_ATTEMPT = 10_000  # record events beyond this are kept as log lines
 
 
 @dataclass
@@ -45,9 +46,12 @@ class JobRun:
     running: RunningJob | None = None
     stop_reason: str | None = None
     failure_reason: str | None = None
+    self_stop_reason: str | None = None
     seq: int = 0
     lines: list[tuple[int, datetime, str]] = field(default_factory=list)
     metrics: list[tuple[str, int | None, float, datetime]] = field(default_factory=list)
+    events: list[service.EventRecord] = field(default_factory=list)
+    event_count: int = 0
     regex_counts: dict[str, int] = field(default_factory=dict)
     last_flush: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,7 +61,9 @@ class JobRun:
     patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.patterns = [(d.name, re.compile(d.regex)) for d in self.spec.metric_definitions]
+        self.patterns = [
+            (d.name, re.compile(d.regex)) for d in self.spec.metric_definitions if d.regex
+        ]
 
 
 class JobWorker:
@@ -262,10 +268,27 @@ class JobWorker:
                 service.set_secondary_status(self.db, run.job_id, secondary_status)
             elif event["event"] == "failure":
                 run.failure_reason = str(event["reason"])
+            elif event["event"] == "stop":
+                run.self_stop_reason = str(event["reason"])[:2000]
+            elif event["event"] == "record":
+                return self._keep_record(run, event, now)
             else:
                 return False
         except (KeyError, TypeError, ValueError):
             return False
+        return True
+
+    def _keep_record(self, run: JobRun, event: dict[str, Any], now: datetime) -> bool:
+        kind, data, step = event["kind"], event["data"], event.get("step")
+        if not isinstance(kind, str) or not isinstance(data, dict):
+            return False
+        if step is not None and (type(step) is not int or not -(2**31) <= step < 2**31):
+            return False
+        if run.event_count >= MAX_EVENTS_PER_ATTEMPT:
+            return False
+        with run.lock:
+            run.events.append(service.EventRecord(kind[:64], step, data, now))
+            run.event_count += 1
         return True
 
     def _flush(self, run: JobRun, *, force: bool) -> None:
@@ -273,10 +296,10 @@ class JobWorker:
             return
         with run.flush_lock:
             with run.lock:
-                lines, metrics = run.lines, run.metrics
-                run.lines, run.metrics = [], []
+                lines, metrics, events = run.lines, run.metrics, run.events
+                run.lines, run.metrics, run.events = [], [], []
                 run.last_flush = time.monotonic()
-            service.append_output(self.db, run.job_id, lines, metrics)
+            service.append_output(self.db, run.job_id, lines, metrics, events)
 
 
 def _match_metric(
@@ -307,6 +330,8 @@ def _outcome(run: JobRun, exit_code: int | None) -> tuple[str, str | None]:
         return "Stopped", "Stopped by user"
     if run.stop_reason == "MemoryLimitExceeded":
         return "Failed", run.failure_reason
+    if run.self_stop_reason is not None:  # the job ended itself on purpose
+        return "Stopped", run.self_stop_reason
     if exit_code == 0:
         return "Completed", None
     if run.failure_reason:

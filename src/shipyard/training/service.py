@@ -42,6 +42,7 @@ def create_training_job(
     if session.get(TrainingJob, name) is not None:
         raise AlreadyExists(f"training job '{name}' already exists")
     hyperparameters = _validated_hyperparameters(request)
+    _check_instance_count(request)
     channels = _resolved_channels(request, store, settings)
     _check_target(request, channels)
     _check_script(request, store)
@@ -193,6 +194,13 @@ def _validated_hyperparameters(request: TrainingJobIn) -> dict[str, Any]:
                 "values must be strings, numbers or booleans", f"hyperparameters.{key}"
             )
     return dict(request.hyperparameters)
+
+
+def _check_instance_count(request: TrainingJobIn) -> None:
+    if request.resources.instance_count > 1:
+        raise ValidationError(
+            "must be 1: every job runs as one instance", "resources.instance_count"
+        )
 
 
 def _resolved_channels(

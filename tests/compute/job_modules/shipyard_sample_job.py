@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shipyard.compute.events import emit_metric
+from shipyard.compute.events import emit_metric, emit_record, emit_stop
 
 FOREVER = 600
 
@@ -61,7 +61,17 @@ def second_time_lucky(payload: dict[str, Any]) -> None:
     time.sleep(FOREVER)
 
 
-BEHAVIOURS = {f.__name__: f for f in (report, fail, sleep, stubborn, hog, second_time_lucky)}
+def give_up(payload: dict[str, Any]) -> None:
+    """Record two documents, then end itself early on purpose, with an exit code of its own."""
+    emit_record("sample.verdict", {"rule": "patience", "status": "InProgress"}, step=0)
+    emit_record("sample.verdict", {"rule": "patience", "status": "IssuesFound"}, step=5)
+    emit_stop("GaveUp: the loss stopped falling at step 5")
+    raise SystemExit(payload.get("exit_code", 0))
+
+
+BEHAVIOURS = {
+    f.__name__: f for f in (report, fail, sleep, stubborn, hog, second_time_lucky, give_up)
+}
 
 
 def main(payload: dict[str, Any]) -> None:

@@ -122,10 +122,12 @@ class LocalExecutor(BaseExecutor):
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        cpus, shared = self._grant_cpus(job_id, spec.resources.cpu_count)
+        resources = spec.resources
+        wanted = resources.cpu_count and resources.cpu_count * resources.instance_count
+        cpus, shared = self._grant_cpus(job_id, wanted)
         document = spec.model_dump(mode="json") | {"parent_pid": os.getpid(), "cpus": cpus}
         (workdir / "job.json").write_text(json.dumps(document))
-        threads = len(cpus) if spec.resources.cpu_count else None
+        threads = min(len(cpus), resources.cpu_count) if resources.cpu_count else None
         env = _job_environment(spec, workdir, threads, shared)
         if self.forkserver is not None and self.forkserver.wait_ready():
             try:

@@ -16,7 +16,7 @@ import importlib
 from pathlib import Path
 
 from shipyard.core.errors import ValidationError
-from shipyard.training.algorithms.base import BaseAlgorithm
+from shipyard.training.algorithms.base import BaseAlgorithm, Emitted
 from shipyard.training.algorithms.model_io import LoadedModel, ModelManifest
 
 _ALGORITHMS: dict[str, str] = {
@@ -31,6 +31,7 @@ ALGORITHM_NAMES: tuple[str, ...] = tuple(sorted(_ALGORITHMS))
 __all__ = [
     "ALGORITHM_NAMES",
     "BaseAlgorithm",
+    "Emitted",
     "LoadedModel",
     "ModelManifest",
     "get_algorithm",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import annotated_types
 import pydantic
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipyard.core.errors import ValidationError
 
@@ -64,6 +64,13 @@ class HyperparameterSchema(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """Every hyperparameter, typed, defaults filled in, keyed by its public name."""
         return self.model_dump(by_alias=True)
+
+
+class TabularHyperparameters(HyperparameterSchema):
+    """What every tabular algorithm accepts: `k_fold` >= 2 cross-validates on the train
+    channel (reporting `cv:<metric>:mean` and `:std`) before the final model is trained."""
+
+    k_fold: Annotated[int, Field(ge=2, le=20)] | None = None
 
 
 def split_metric_list(value: Any) -> Any:

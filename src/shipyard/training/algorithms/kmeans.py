@@ -10,11 +10,11 @@ from sklearn.cluster import KMeans
 
 from shipyard.core.errors import ValidationError
 from shipyard.training.algorithms.dataset import ProblemType, TrainingData
-from shipyard.training.algorithms.hyperparameters import HyperparameterSchema
+from shipyard.training.algorithms.hyperparameters import TabularHyperparameters
 from shipyard.training.algorithms.scikit_learn import ScikitLearnAlgorithm, ScikitLearnModel
 
 
-class KMeansHyperparameters(HyperparameterSchema):
+class KMeansHyperparameters(TabularHyperparameters):
     """SageMaker k-means' names; `k`, the number of clusters, is required."""
 
     k: int = Field(ge=1, le=100_000)

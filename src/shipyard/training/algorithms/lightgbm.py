@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,9 +10,15 @@ import lightgbm as lgb
 import numpy as np
 from pydantic import BeforeValidator, Field, field_validator
 
-from shipyard.training.algorithms.base import BaseAlgorithm, Curves, require_validation
+from shipyard.training.algorithms.base import (
+    Iterations,
+    TabularAlgorithm,
+    booster_positive_weight,
+    class_weights,
+    require_validation,
+)
 from shipyard.training.algorithms.dataset import ProblemType, TrainingData
-from shipyard.training.algorithms.hyperparameters import HyperparameterSchema, split_metric_list
+from shipyard.training.algorithms.hyperparameters import TabularHyperparameters, split_metric_list
 from shipyard.training.algorithms.model_io import (
     LoadedModel,
     ModelManifest,
@@ -68,8 +75,12 @@ _AUTO_OBJECTIVES = {
 }
 
 
-class LightGBMHyperparameters(HyperparameterSchema):
-    """LightGBM's own parameter names; `objective` "auto" picks binary, multiclass or L2."""
+class LightGBMHyperparameters(TabularHyperparameters):
+    """LightGBM's own parameter names; `objective` "auto" picks binary, multiclass or L2.
+
+    For rare classes: `scale_pos_weight` "auto" (negatives over positives of the train
+    channel, binary only) or `class_weight` "balanced" (every class weighs the same).
+    """
 
     num_iterations: int = Field(100, ge=1, le=10_000)
     learning_rate: float = Field(0.1, gt=0, le=1)
@@ -81,7 +92,8 @@ class LightGBMHyperparameters(HyperparameterSchema):
     bagging_freq: int = Field(0, ge=0)
     lambda_l1: float = Field(0.0, ge=0)
     lambda_l2: float = Field(0.0, ge=0)
-    scale_pos_weight: float = Field(1.0, gt=0)
+    scale_pos_weight: Annotated[float, Field(gt=0)] | Literal["auto"] = 1.0
+    class_weight: Literal["balanced"] | None = None
     objective: Objective = "auto"
     metric: Annotated[list[Metric], BeforeValidator(split_metric_list)] | None = None
     early_stopping_rounds: Annotated[int, Field(ge=1)] | None = None
@@ -109,7 +121,7 @@ class LightGBMModel(LoadedModel):
         return output
 
 
-class LightGBMAlgorithm(BaseAlgorithm):
+class LightGBMAlgorithm(TabularAlgorithm):
     """Early stopping keeps the best iteration, which is what the model file holds."""
 
     name = "lightgbm"
@@ -132,18 +144,18 @@ class LightGBMAlgorithm(BaseAlgorithm):
         manifest: ModelManifest,
         model_dir: Path,
         cpu_count: int | None,
-    ) -> tuple[LightGBMModel, Curves]:
+        iterations: Iterations,
+    ) -> LightGBMModel:
         booster_params = _booster_params(data, params, cpu_count)
-        train = lgb.Dataset(data.x_train, label=data.y_train, params=booster_params)
+        weights = class_weights(data) if params.class_weight == "balanced" else None
+        train = lgb.Dataset(data.x_train, label=data.y_train, weight=weights, params=booster_params)
         valid_sets, valid_names = [], []
         if data.x_validation is not None:
             validation = lgb.Dataset(
                 data.x_validation, label=data.y_validation, reference=train, params=booster_params
             )
             valid_sets, valid_names = [train, validation], ["train", "validation"]
-        evals_result: dict[str, Any] = {}
-        # record_evaluation only stores the values LightGBM computes for valid_sets anyway
-        callbacks = [lgb.record_evaluation(evals_result)]
+        callbacks: list[Any] = [_Report(iterations)] if valid_sets else []
         if params.early_stopping_rounds is not None:
             require_validation(data, "early_stopping_rounds")
             callbacks.append(lgb.early_stopping(params.early_stopping_rounds, verbose=False))
@@ -156,15 +168,34 @@ class LightGBMAlgorithm(BaseAlgorithm):
             callbacks=callbacks,
         )
         booster.save_model(model_dir / self.model_file)  # the best iteration when early-stopped
-        curves = {
-            f"{channel}:{metric}": list(values)
-            for channel, by_metric in evals_result.items()
-            for metric, values in by_metric.items()
-        }
-        return LightGBMModel(manifest, booster), curves
+        return LightGBMModel(manifest, booster)
+
+    def curve_metric_names(
+        self, params: LightGBMHyperparameters, problem_types: Iterable[ProblemType]
+    ) -> set[str]:
+        if params.metric:
+            return set(params.metric)
+        return {m for t in problem_types for m in _DEFAULT_METRICS.get(t, [])}
 
     def read_model(self, path: Path, manifest: ModelManifest) -> LightGBMModel:
         return LightGBMModel(manifest, lgb.Booster(model_file=str(path)))
+
+
+class _Report:
+    """Streams each iteration's evaluation to `iterations`; ends the training when told."""
+
+    order = 30  # after LightGBM's own early stopping (order 30 too: ours is added first)
+
+    def __init__(self, iterations: Iterations) -> None:
+        self.iterations = iterations
+
+    def __call__(self, env: Any) -> None:
+        metrics = {
+            f"{channel}:{metric}": value
+            for channel, metric, value, *_ in env.evaluation_result_list
+        }
+        if self.iterations.report(env.iteration, metrics):
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
 def _booster_params(
@@ -188,8 +219,9 @@ def _booster_params(
         "num_threads": cpu_count or 0,  # 0: OpenMP's default
         "verbose": -1,
     }
-    if data.problem_type == "binary_classification":
-        booster_params["scale_pos_weight"] = params.scale_pos_weight
+    scale_pos_weight = booster_positive_weight(data, params.scale_pos_weight, params.class_weight)
+    if scale_pos_weight is not None:
+        booster_params["scale_pos_weight"] = scale_pos_weight
     if data.problem_type == "multiclass_classification":
         assert data.classes is not None
         booster_params["num_class"] = len(data.classes)

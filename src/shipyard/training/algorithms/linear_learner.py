@@ -16,14 +16,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from shipyard.training.algorithms.dataset import TrainingData
-from shipyard.training.algorithms.hyperparameters import HyperparameterSchema
+from shipyard.training.algorithms.hyperparameters import TabularHyperparameters
 from shipyard.training.algorithms.scikit_learn import ScikitLearnAlgorithm, ScikitLearnModel
 
 # scikit-learn 1.8 replaced `penalty` by `l1_ratio` and `C=inf`; both spellings are supported.
 _HAS_PENALTY = LogisticRegression().get_params()["penalty"] != "deprecated"
 
 
-class LinearLearnerHyperparameters(HyperparameterSchema):
+class LinearLearnerHyperparameters(TabularHyperparameters):
     """`predictor_type` "auto" infers the problem from the target."""
 
     predictor_type: Literal["auto", "binary_classifier", "multiclass_classifier", "regressor"] = (

@@ -15,6 +15,17 @@ import numpy as np
 from shipyard.training.algorithms.dataset import CLASSIFICATION, ProblemType
 
 _PROBABILITY_FLOOR = 1e-15
+CLASSIFIER_METRICS = ("accuracy", "auc", "f1", "logloss", "precision", "recall")
+REGRESSOR_METRICS = ("mae", "r2", "rmse")
+
+
+def final_metric_names(problem_type: ProblemType, channel: str) -> tuple[str, ...]:
+    """The metric names `evaluate` reports for `problem_type` on `channel` (without prefix)."""
+    if problem_type in CLASSIFICATION:
+        return CLASSIFIER_METRICS
+    if problem_type == "regression":
+        return REGRESSOR_METRICS
+    return ("msd", "inertia") if channel == "train" else ("msd",)
 
 
 def evaluate(

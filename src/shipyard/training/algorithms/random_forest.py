@@ -9,13 +9,13 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from shipyard.training.algorithms.dataset import TrainingData
-from shipyard.training.algorithms.hyperparameters import HyperparameterSchema
+from shipyard.training.algorithms.hyperparameters import TabularHyperparameters
 from shipyard.training.algorithms.scikit_learn import ScikitLearnAlgorithm
 
 _NAMED_MAX_FEATURES = ("auto", "sqrt", "log2")
 
 
-class RandomForestHyperparameters(HyperparameterSchema):
+class RandomForestHyperparameters(TabularHyperparameters):
     """`max_features` "auto" means "sqrt" for classifiers and all features for regressors."""
 
     predictor_type: Literal["auto", "binary_classifier", "multiclass_classifier", "regressor"] = (

@@ -17,7 +17,7 @@ import skops.io
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
-from shipyard.training.algorithms.base import BaseAlgorithm, Curves
+from shipyard.training.algorithms.base import Iterations, TabularAlgorithm
 from shipyard.training.algorithms.dataset import CLASSIFICATION, ProblemType, TrainingData
 from shipyard.training.algorithms.model_io import LoadedModel, ModelManifest
 
@@ -46,7 +46,7 @@ class ScikitLearnModel(LoadedModel):
         return self.estimator.predict(matrix)
 
 
-class ScikitLearnAlgorithm(BaseAlgorithm):
+class ScikitLearnAlgorithm(TabularAlgorithm):
     """A scikit-learn algorithm; subclasses build the estimator and name its extra types."""
 
     model_class: ClassVar[type[ScikitLearnModel]] = ScikitLearnModel
@@ -76,7 +76,8 @@ class ScikitLearnAlgorithm(BaseAlgorithm):
         manifest: ModelManifest,
         model_dir: Path,
         cpu_count: int | None,
-    ) -> tuple[ScikitLearnModel, Curves]:
+        iterations: Iterations,
+    ) -> ScikitLearnModel:
         estimator = self.build_estimator(data, params, cpu_count)
         # BLAS and OpenMP pools ignore n_jobs; cap them too
         with threadpool_limits(cpu_count) if cpu_count else nullcontext():
@@ -86,7 +87,7 @@ class ScikitLearnAlgorithm(BaseAlgorithm):
                 estimator.fit(data.x_train, data.y_train)
         estimator.set_params(**self.serving_params)
         skops.io.dump(estimator, model_dir / self.model_file)
-        return self.model_class(manifest, estimator), {}
+        return self.model_class(manifest, estimator)
 
     def read_model(self, path: Path, manifest: ModelManifest) -> ScikitLearnModel:
         return self.model_class(manifest, load_trusted(path, self.trusted_types))
