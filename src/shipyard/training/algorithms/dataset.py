@@ -12,7 +12,12 @@ import pandas as pd
 from shipyard.core.errors import ValidationError
 
 ProblemType = Literal[
-    "binary_classification", "multiclass_classification", "regression", "clustering"
+    "binary_classification",
+    "multiclass_classification",
+    "regression",
+    "clustering",
+    "anomaly_detection",
+    "forecasting",
 ]
 CLASSIFICATION: tuple[ProblemType, ...] = ("binary_classification", "multiclass_classification")
 

@@ -1,7 +1,8 @@
 """The model directory's manifest, and the loaded model that serves predictions from it.
 
-A model directory holds exactly two files: the model in its library's safe format (never a
-pickle) and `shipyard-model.json`, the manifest that says how to read and feed it.
+A model directory holds the model in its library's safe format (never a pickle), in one
+file or a few beside it, and `shipyard-model.json`, the manifest that says how to read and
+feed it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.core.errors import ValidationError
 from shipyard.training.algorithms.dataset import (
@@ -25,12 +26,14 @@ from shipyard.training.algorithms.dataset import (
 )
 
 MANIFEST_FILE = "shipyard-model.json"
-ModelFormat = Literal["xgboost-ubj", "lightgbm-text", "skops"]
+ModelFormat = Literal["xgboost-ubj", "lightgbm-text", "skops", "fm-npz", "lightgbm-forecast"]
 _OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
     "binary_classification": ("predictions", "probabilities"),
     "multiclass_classification": ("predictions", "probabilities"),
     "regression": ("predictions",),
     "clustering": ("predictions", "distances"),
+    "anomaly_detection": ("predictions", "scores"),
+    "forecasting": ("forecasts",),
 }
 
 
@@ -54,6 +57,8 @@ class ModelManifest(BaseModel):
     library: str
     library_version: str
     hyperparameters: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
+    """What an algorithm needs at serving time beyond the above (its column roles...)."""
 
     @field_validator("model_file")
     @classmethod
