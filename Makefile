@@ -25,6 +25,7 @@ test: test-install
 
 benchmark: install
 	$(PYTHON) benchmarks/training_overhead.py
+	$(PYTHON) benchmarks/tuning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from live_server import start_server
 
 ROWS = 200_000
 FEATURES = 20
@@ -61,40 +58,6 @@ def train_directly(path: Path, model_dir: Path, hyperparameters: dict[str, Any])
     booster = xgb.train(params, matrix, num_boost_round=hyperparameters["num_round"])
     booster.save_model(model_dir / "model.ubj")
     return time.perf_counter() - started
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen[str], str, str]:
-    port = free_port()
-    env = {**os.environ, "SHIPYARD_HOME": str(home), "SHIPYARD_LOAD_QUICKSTART": "false"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    token = ""
-    for line in process.stdout:
-        match = re.search(r"sy_[0-9a-f]{16}_[A-Za-z0-9_-]+", line)
-        if match:
-            token = match.group(0)
-            break
-    process.stdout.close()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}/api/v1/openapi.json", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return process, url, token
 
 
 def train_as_job(

@@ -3,6 +3,7 @@ servers, and the polling helpers the tests of both share."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import socket
@@ -26,10 +27,6 @@ with warnings.catch_warnings():  # starlette warns on import when httpx2 is not 
 from shipyard.core.config import Settings
 from shipyard.security.service import bootstrap_admin
 from shipyard.server import build_context, create_app
-
-# The suite runs several servers and jobs at once on two cores: OpenMP threads that spin
-# while they wait would steal the cores from each other's jobs.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 KEY_PATTERN = re.compile(r"sy_[0-9a-f]{16}_[A-Za-z0-9_-]+")
 # what `shipyard up` names the quick-start's training job and endpoint (shipyard.quickstart)
@@ -106,6 +103,28 @@ class Api:
             f"{path} to be {' or '.join(statuses)}",
             timeout,
             interval=0.05,
+        )
+
+    def deploy(self, training_job: str) -> dict:
+        """A model, an endpoint config and an endpoint, each named after the Completed
+        ``training_job``, through the serving routes; the endpoint once it settled."""
+        for path, body in (
+            ("/api/v1/models", {"name": training_job, "training_job_name": training_job}),
+            (
+                "/api/v1/endpoint-configs",
+                {"name": training_job, "production_variants": [{"model_name": training_job}]},
+            ),
+            ("/api/v1/endpoints", {"name": training_job, "endpoint_config_name": training_job}),
+        ):
+            response = self.post(path, json=body)
+            assert response.status_code == 201, response.text
+        return self.wait_for_endpoint(training_job)
+
+    def invoke(self, endpoint: str, content: bytes, content_type: str) -> httpx.Response:
+        return self.client.post(
+            f"/api/v1/endpoints/{endpoint}/invocations",
+            content=content,
+            headers={**self.headers, "Content-Type": content_type},
         )
 
 
@@ -294,3 +313,67 @@ def live_server(
 ) -> LiveServer:
     root = tmp_path_factory.mktemp("live")
     return start_live_server(root / "home", root)
+
+
+# ---- a webhook receiver -------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records every request. Each path answers 200,
+    or the statuses given to :meth:`answer` in turn (the last one repeating); a 3xx
+    redirects to ``/redirected``."""
+
+    def __init__(self) -> None:
+        self.requests: list[ReceivedRequest] = []
+        self._answers: dict[str, list[int]] = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(
+                    ReceivedRequest(self.command, self.path, dict(self.headers), body)
+                )
+                statuses = receiver._answers.get(self.path, [200])
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/redirected")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def answer(self, path: str, *statuses: int) -> None:
+        self._answers[path] = list(statuses)
+
+    def received(self, path: str) -> list[ReceivedRequest]:
+        return [request for request in self.requests if request.path == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()

@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from shipyard import __version__
 from shipyard.compute.executors import make_executor
-from shipyard.compute.scheduler import platform_scheduler
 from shipyard.compute.worker import JobWorker
 from shipyard.console import routes as console_routes
 from shipyard.console.rendering import http_error_page
@@ -30,14 +29,19 @@ from shipyard.core.web import (
     shipyard_error_handler,
 )
 from shipyard.data import routes as data_routes
+from shipyard.debugger import routes as debugger_routes
+from shipyard.duties import RECONCILE_TUNING_JOBS, platform_scheduler
 from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
 from shipyard.serving.host import ModelHost
 from shipyard.training import routes as training_routes
+from shipyard.tuning import routes as tuning_routes
 
 ROUTERS = (
     data_routes.router,
     training_routes.router,
+    debugger_routes.router,
+    tuning_routes.router,
     serving_routes.router,
     console_routes.router,
 )
@@ -64,9 +68,17 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     worker = (
         JobWorker(settings, context.db, make_executor(settings)) if settings.run_worker else None
     )
-    scheduler = platform_scheduler(settings, context.db) if settings.run_scheduler else None
     if worker is not None:
         context.wake_workers = worker.wake
+    scheduler = (
+        platform_scheduler(settings, context.db, context.store, context.wake_workers)
+        if settings.run_scheduler
+        else None
+    )
+    if scheduler is not None:
+        context.run_soon = scheduler.trigger
+        if worker is not None:  # a trial that ends may let its tuning job go on
+            worker.job_end_listeners.append(lambda _job: scheduler.trigger(RECONCILE_TUNING_JOBS))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

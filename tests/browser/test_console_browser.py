@@ -1,6 +1,6 @@
 """The console in headless Chromium against a real `shipyard up`: sign in, read the
-quick-start training job (chart and log), send its endpoint a request; and the refusals
-(no session, a wrong key, a forged CSRF token)."""
+quick-start training job (chart and log), send its endpoint a request; a tuning job's
+trials and charts; and the refusals (no session, a wrong key, a forged CSRF token)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -158,3 +160,53 @@ def test_a_form_with_a_bad_csrf_token_is_refused(open_page, live_server) -> None
     expect(page.locator("#error-message")).to_contain_text("security token")
     page.goto("/console/")
     expect(page.locator("#user")).to_have_text("admin")  # the refused form changed nothing
+
+
+def test_a_tuning_job_page_shows_its_trials_and_charts(open_page, live_server) -> None:
+    directory = live_server.home.parent / "console-tuning"
+    directory.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame["label"] = (frame["a"] + frame["b"] * frame["c"] > 0).astype(int)
+    frame.to_csv(directory / "train.csv", index=False)
+    request = {
+        "name": "console-grid",
+        "hyperparameter_tuning_job_config": {
+            "strategy": "Grid",
+            "objective": {"metric_name": "train:auc", "type": "Maximize"},
+            "parameter_ranges": {
+                "integer_parameter_ranges": [{"name": "max_depth", "min_value": 1, "max_value": 2}],
+                "categorical_parameter_ranges": [{"name": "eta", "values": [0.1, 0.3]}],
+            },
+            "resource_limits": {"max_parallel_training_jobs": 2},
+        },
+        "training_job_definition": {
+            "algorithm": "xgboost",
+            "target": "label",
+            "channels": {"train": str(directory / "train.csv")},
+            "static_hyperparameters": {"num_round": 5},
+        },
+    }
+    with live_server.http() as http:
+        created = http.post("/api/v1/tuning-jobs", json=request)
+        assert created.status_code == 201, created.text
+    live_server.wait_for_status("/api/v1/tuning-jobs/console-grid", ("Completed",))
+
+    page = open_page(live_server.url)
+    page.goto("/console/tuning-jobs")
+    sign_in(page, live_server.token)
+    page.click("text=console-grid")
+
+    expect(page.locator("#status")).to_have_text("Completed")
+    expect(page.locator("#trials tbody tr")).to_have_count(4)
+    expect(page.locator("#trials tr.best")).to_have_count(1)
+    expect(page.locator("#best-training-job")).to_contain_text("console-grid-")
+    expect(page.locator("#objective-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#objective-chart .legendtext", has_text="best so far")).to_have_count(1)
+    coordinates = page.locator("#coordinates-chart")
+    expect(coordinates.locator(".main-svg").first).to_be_visible()
+    expect(coordinates.locator(".xtick", has_text="max_depth")).to_have_count(1)
+    expect(coordinates.locator(".xtick", has_text="train:auc")).to_have_count(1)
+    expect(coordinates.locator(".scatterlayer .trace")).not_to_have_count(0)
+    page.click("#trials tbody tr >> nth=0 >> a")
+    expect(page.locator("#job-name")).to_contain_text("console-grid-")

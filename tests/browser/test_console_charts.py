@@ -51,3 +51,23 @@ def test_long_series_are_thinned_but_keep_their_last_point() -> None:
     assert len(trace["x"]) <= MAX_POINTS_PER_TRACE + 1
     assert trace["x"][0] == 0 and trace["x"][-1] == 10_000
     assert len(trace["x"]) == len(trace["y"])
+
+
+def test_each_metric_gets_its_own_panel_with_a_line_per_channel() -> None:
+    points = [point(f"{channel}:{metric}", s, 0.5) for channel in ("train", "validation")
+              for metric in ("auc", "logloss") for s in range(3)]  # fmt: skip
+
+    chart = metric_chart(points, {})
+
+    assert chart is not None
+    panels = {(t["name"], t["yaxis"]) for t in chart["data"]}
+    assert panels == {
+        ("train:auc", "y"), ("validation:auc", "y"),
+        ("train:logloss", "y2"), ("validation:logloss", "y2"),
+    }  # fmt: skip
+    layout = chart["layout"]
+    assert layout["yaxis"]["title"]["text"] == "auc"
+    assert layout["yaxis2"]["title"]["text"] == "logloss"
+    assert layout["yaxis"]["domain"][0] > layout["yaxis2"]["domain"][1]  # auc above logloss
+    colours = {t["name"]: t["line"]["color"] for t in chart["data"]}
+    assert colours["train:auc"] == colours["train:logloss"] != colours["validation:auc"]

@@ -342,3 +342,35 @@ def test_admin_key_mints_a_working_key_for_the_server_it_can_reach(live_server):
     assert printed.startswith("sy_") and printed != live_server.token
     listed = shipyard_cli("training", "list", "--json", "--token", printed, env=env)
     assert isinstance(json.loads(listed.stdout), list)
+
+
+def test_training_plot_writes_a_png_of_the_curves(live_server, data_dir, tmp_path):
+    env = live_server.env
+    job = unique("cli-plot")
+    shipyard_cli(
+        "training", "create", "--name", job, "--algorithm", "xgboost", "--target", "target",
+        "--channel", f"train={data_dir / 'train.csv'}",
+        "--channel", f"validation={data_dir / 'validation.csv'}",
+        "--hp", "num_round=15", "--json", env=env,
+    )  # fmt: skip
+    target = tmp_path / "curves.png"
+
+    done = shipyard_cli("training", "plot", job, "--output", str(target), env=env)
+
+    assert f"wrote {target}" in done.stdout
+    from PIL import Image
+
+    with Image.open(target) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        assert width >= 600 and height >= 400  # two panels: auc and logloss
+        colours = image.convert("RGB").getcolors(maxcolors=100_000)
+        assert colours is not None and len(colours) > 50  # lines and text, not a blank page
+
+    no_curves = unique("cli-no-curves")
+    shipyard_cli(
+        "training", "create", "--name", no_curves, "--algorithm", "linear-learner",
+        "--target", "target", "--channel", f"train={data_dir / 'train.csv'}", "--json", env=env,
+    )  # fmt: skip
+    refused = shipyard_cli("training", "plot", no_curves, env=env, expect=1)
+    assert_one_line_error(refused, "ValidationError", "no per-iteration metrics")

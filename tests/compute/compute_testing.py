@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,3 +85,18 @@ class Jobs:
     def metrics(self, job_id: str, name: str) -> list[service.MetricPoint]:
         with self.db.session_scope() as session:
             return service.read_metrics(session, job_id, name)
+
+
+def core_fixtures() -> Any:
+    """The module of ``tests/core/conftest.py``, whose DB backend fixtures other folders'
+    conftests re-export (a conftest only serves its own folder, and the top-level one
+    belongs to everyone): loaded once, under a name of its own."""
+    name = "shipyard_tests_core_conftest"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "core" / "conftest.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

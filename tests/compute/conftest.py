@@ -7,37 +7,18 @@ from ``job_modules/``, put on the ``PYTHONPATH`` they inherit.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from compute_testing import JOB_MODULES, Jobs
+from compute_testing import JOB_MODULES, Jobs, core_fixtures
 
 from shipyard.compute.executors.local import LocalExecutor
 from shipyard.compute.worker import JobWorker
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 
-
-def _load_core_fixtures() -> Any:
-    # The DB backends are defined once, with the core tests. A conftest only serves its own
-    # folder, and the top-level one belongs to everyone; so load that module under a name
-    # of its own and re-export its fixtures here.
-    name = "shipyard_tests_core_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).parents[1] / "core" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_core = _load_core_fixtures()
+_core = core_fixtures()
 postgres_databases = _core.postgres_databases
 migrated_postgres_url = _core.migrated_postgres_url
 backend = _core.backend

@@ -29,11 +29,18 @@ from shipyard.training.algorithms.model_io import MANIFEST_FILE
 
 SUPERVISED = ("lightgbm", "linear-learner", "random-forest", "xgboost")
 BOOSTERS = ("lightgbm", "xgboost")
+DOCUMENTS = ("text-classification",)  # learns from a column of text, not from numbers
+TIME_SERIES = ("forecasting",)  # learns from a long table of series (test_forecasting.py)
+NUMERIC_FEATURES = tuple(n for n in ALGORITHM_NAMES if n not in DOCUMENTS + TIME_SERIES)
 FAST = {  # small models so the whole file runs in seconds
+    "anomaly-detection": {"num_trees": 10},
+    "factorization-machines": {"epochs": 2},
+    "forecasting": {"prediction_length": 7, "num_iterations": 10},
     "kmeans": {"k": 4},
     "lightgbm": {"num_iterations": 20, "num_leaves": 7, "min_data_in_leaf": 5},
     "linear-learner": {},
     "random-forest": {"num_trees": 10},
+    "text-classification": {"max_features": 1000},
     "xgboost": {"num_round": "20", "max_depth": "3"},  # strings, as SageMaker passes them
 }
 CLASSIFIER_METRICS = ("accuracy", "auc", "f1", "logloss", "precision", "recall")
@@ -219,15 +226,15 @@ class TestHyperparameterContract:
         with pytest.raises(ValidationError, match="unknown hyperparameter 'foo'; expected one of"):
             get_algorithm(name).validate_hyperparameters({**FAST[name], "foo": 1})
 
-    def test_non_numeric_feature_is_rejected(self, name: str, tmp_path: Path) -> None:
-        train = pd.DataFrame(
-            {"colour": ["red", "blue"] * 10, "size": range(20), "label": [0, 1] * 10}
-        )
-        algorithm = get_algorithm(name)
-        params = algorithm.validate_hyperparameters(FAST[name])
-        with pytest.raises(ValidationError, match="'colour'") as error:
-            algorithm.fit(train, None, "label", params, tmp_path, _ignore)
-        assert error.value.field == "channels.train"
+
+@pytest.mark.parametrize("name", NUMERIC_FEATURES)
+def test_non_numeric_feature_is_rejected(name: str, tmp_path: Path) -> None:
+    train = pd.DataFrame({"colour": ["red", "blue"] * 10, "size": range(20), "label": [0, 1] * 10})
+    algorithm = get_algorithm(name)
+    params = algorithm.validate_hyperparameters(FAST[name])
+    with pytest.raises(ValidationError, match="'colour'") as error:
+        algorithm.fit(train, None, "label", params, tmp_path, _ignore)
+    assert error.value.field == "channels.train"
 
 
 def _ignore(name: str, value: float, step: int | None) -> None:
@@ -418,7 +425,9 @@ def test_valid_edge_hyperparameters_are_accepted() -> None:
 def test_unknown_algorithm_is_rejected() -> None:
     error = _field_error(get_algorithm, "foo")
     assert error.field == "algorithm"
-    assert error.message.startswith("algorithm: unknown algorithm 'foo'; expected one of kmeans")
+    expected = ", ".join(ALGORITHM_NAMES)
+    assert error.message == f"algorithm: unknown algorithm 'foo'; expected one of {expected}"
+    assert "kmeans, lightgbm" in error.message  # sorted
 
 
 @pytest.mark.parametrize("name", SUPERVISED)

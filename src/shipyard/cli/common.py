@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import ShipyardError, ValidationError
 from shipyard.core.names import validate_name
 from shipyard.sdk.client import Session
 
@@ -109,3 +109,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def pairs(values: list[str], option: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` from a repeatable option -> ``{"a": "1", "b": "x"}``."""
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"expected KEY=VALUE, got {value!r}", option)
+        pairs[key] = item
+    return pairs
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as JSON when it reads as JSON (``5``, ``true``), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

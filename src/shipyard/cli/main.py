@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, endpoints, models, training
+from shipyard.cli import datasets, endpoints, models, training, tuning
 from shipyard.cli.common import TokenOption, UrlOption, console, handle_errors, session
 from shipyard.core.config import Settings
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(training.app, name="training")
+app.add_typer(tuning.app, name="tuning")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 
@@ -105,13 +106,16 @@ def _load_quickstart(server: object, settings: Settings, token: str) -> None:
 def worker(home: HomeOption = None) -> None:
     """Run a job worker (and the scheduler) without the API, until stopped."""
     from shipyard.compute.executors import make_executor
-    from shipyard.compute.scheduler import platform_scheduler
     from shipyard.compute.worker import JobWorker
+    from shipyard.core.artifacts import open_store
+    from shipyard.duties import RECONCILE_TUNING_JOBS, platform_scheduler
 
     settings = _settings(home=home)
     db = _migrated_database(settings)
+    store = open_store(settings.resolved_artifact_uri, settings.s3_endpoint_url)
     job_worker = JobWorker(settings, db, make_executor(settings))
-    scheduler = platform_scheduler(settings, db)
+    scheduler = platform_scheduler(settings, db, store, job_worker.wake)
+    job_worker.job_end_listeners.append(lambda _job: scheduler.trigger(RECONCILE_TUNING_JOBS))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,8 @@ from shipyard.cli.common import (
     UrlOption,
     console,
     handle_errors,
+    pairs,
+    parse_value,
     print_json,
     print_record,
     print_table,
@@ -34,25 +35,8 @@ LIST_COLUMNS = ("name", "status", "algorithm", "created_at", "ended_at")
 DESCRIBE_FIELDS = (
     "name", "status", "secondary_status", "failure_reason", "algorithm", "entry_point",
     "hyperparameters", "channels", "target", "resources", "final_metrics", "model_artifacts",
-    "created_at", "started_at", "ended_at",
+    "created_at", "started_at", "ended_at", "debugger_rule_evaluation_statuses",
 )  # fmt: skip
-
-
-def _pairs(values: list[str], option: str) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, item = value.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"expected KEY=VALUE, got {value!r}", option)
-        pairs[key] = item
-    return pairs
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 @app.command()
@@ -70,7 +54,10 @@ def create(
     metric: Annotated[
         list[str], typer.Option("--metric", help="NAME=REGEX metric definition.")
     ] = [],  # noqa: B006
-    cpu_count: Annotated[int | None, typer.Option(help="CPUs for the job.")] = None,
+    cpu_count: Annotated[int | None, typer.Option(help="CPUs per instance.")] = None,
+    instance_count: Annotated[
+        int | None, typer.Option(help="Run the script as this many data-parallel ranks.")
+    ] = None,
     memory_limit_mb: Annotated[int | None, typer.Option(help="Memory limit in MB.")] = None,
     max_runtime_seconds: Annotated[int, typer.Option(help="Stop the job after this long.")] = 86400,
     wait: Annotated[bool, typer.Option(help="Wait for the job to end.")] = True,
@@ -88,13 +75,14 @@ def create(
         entry_point=entry_point,
         source_dir=source_dir,
         target=target,
-        hyperparameters={k: _parse_value(v) for k, v in _pairs(hyperparameter, "--hp").items()},
+        hyperparameters={k: parse_value(v) for k, v in pairs(hyperparameter, "--hp").items()},
         resources=resources,
+        instance_count=instance_count,
         max_run=max_runtime_seconds,
-        metric_definitions=[{"name": k, "regex": v} for k, v in _pairs(metric, "--metric").items()],
+        metric_definitions=[{"name": k, "regex": v} for k, v in pairs(metric, "--metric").items()],
         session=session(url, token),
     )
-    job = estimator.fit(_pairs(channel, "--channel"), wait=False, job_name=name)
+    job = estimator.fit(pairs(channel, "--channel"), wait=False, job_name=name)
     description = _wait(job, logs=logs, quiet=json_output) if wait else job.describe()
     _show(description, json_output)
     if description["status"] in ("Failed", "Stopped"):
@@ -124,7 +112,22 @@ def _show(description: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(description)
     else:
-        print_record(description, DESCRIBE_FIELDS)
+        statuses = _rule_statuses(description.get("debugger_rule_evaluation_statuses") or [])
+        print_record(
+            {**description, "debugger_rule_evaluation_statuses": statuses}, DESCRIBE_FIELDS
+        )
+
+
+def _rule_statuses(statuses: list[dict[str, Any]]) -> str | None:
+    """One line per debugger rule: its name, status, step and details."""
+    lines = []
+    for status in statuses:
+        at = f" at step {status['step']}" if status.get("step") is not None else ""
+        lines.append(
+            f"{status['rule_configuration_name']}: {status['rule_evaluation_status']}{at}"
+            f" ({status['status_details']})"
+        )
+    return "\n".join(lines) or None
 
 
 @app.command("list")
@@ -187,6 +190,54 @@ def metrics(
         print_json(points)
     else:
         print_table(points, ("name", "step", "value", "timestamp"), title=f"Metrics of {name}")
+
+
+@app.command()
+@handle_errors
+def plot(
+    name: JobName,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="PNG file (default: NAME-curves.png).")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Write a PNG of a training job's per-iteration curves: a panel per metric, a line
+    per channel (train, validation)."""
+    curves = TrainingJob(name, session(url, token)).curves()
+    if not curves:
+        raise ValidationError(
+            f"training job {name} has no per-iteration metrics to plot (boosters and "
+            "scripts that log with a step have them)",
+            "name",
+        )
+    target = output or Path(f"{name}-curves.png")
+    write_curves_png(name, curves, target)
+    console.print(f"wrote {target}", soft_wrap=True, highlight=False)  # a path to copy: one line
+
+
+def write_curves_png(
+    title: str, curves: dict[str, dict[str, tuple[list[int], list[float]]]], target: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(
+        len(curves), 1, figsize=(8, 3 * len(curves)), squeeze=False, sharex=True
+    )
+    for panel, (metric, channels) in zip(axes[:, 0], sorted(curves.items()), strict=True):
+        for channel, (steps, values) in sorted(channels.items()):
+            panel.plot(steps, values, label=channel)
+        panel.set_ylabel(metric)
+        panel.grid(alpha=0.3)
+        panel.legend(loc="best")
+    axes[-1, 0].set_xlabel("iteration")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(target, dpi=100)
+    pyplot.close(figure)
 
 
 @app.command()

@@ -17,6 +17,8 @@ import traceback
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+# what OpenMP, OpenBLAS and MKL read for their thread count, set to a process's CPU share
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -1,17 +1,12 @@
-"""The scheduler: runs the platform's periodic duties (reaping lost jobs, for now)."""
+"""The scheduler: runs periodic duties on one background thread (see shipyard.duties)."""
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from shipyard.compute import service
-from shipyard.core.config import Settings
-from shipyard.core.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +25,18 @@ class Scheduler:
     def __init__(self) -> None:
         self.tasks: list[PeriodicTask] = []
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def every(self, seconds: float, name: str, run: Callable[[], object]) -> None:
         self.tasks.append(PeriodicTask(name, seconds, run))
+
+    def trigger(self, name: str) -> None:
+        """Run the task called `name` now rather than when it is next due."""
+        for task in self.tasks:
+            if task.name == name:
+                task.next_at = 0.0
+        self._wake.set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="shipyard-scheduler", daemon=True)
@@ -41,6 +44,7 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
 
@@ -57,15 +61,5 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self.run_due(time.monotonic())
-            self._stopping.wait(0.5)
-
-
-def platform_scheduler(settings: Settings, db: Database) -> Scheduler:
-    scheduler = Scheduler()
-    hostname = socket.gethostname()
-    scheduler.every(
-        max(settings.heartbeat_seconds * 5, 5.0),
-        "reap-lost-jobs",
-        lambda: service.reap_lost_jobs(db, hostname, settings.heartbeat_timeout_seconds),
-    )
-    return scheduler
+            self._wake.wait(0.5)
+            self._wake.clear()

@@ -42,12 +42,16 @@ class MetricPoint:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """A ``record`` event of a job: a document of ``kind`` for a room to interpret."""
+    """A ``record`` event of a job: a document of ``kind`` for a room to interpret.
+
+    ``id`` (None until stored) grows with each event of a job, in the order it emitted them.
+    """
 
     kind: str
     step: int | None
     data: dict[str, Any]
     timestamp: datetime
+    id: int | None = None
 
 
 def create_job(
@@ -315,13 +319,18 @@ def read_metrics(session: Session, job_id: str, name: str | None = None) -> list
     return [MetricPoint(r.name, r.step, r.value, as_utc(r.timestamp) or r.timestamp) for r in rows]
 
 
-def read_events(session: Session, job_id: str, kind: str | None = None) -> list[EventRecord]:
-    """The job's record events in the order they were emitted (of one ``kind``, if given)."""
-    query = select(JobEvent).where(JobEvent.job_id == job_id)
+def read_events(
+    session: Session, job_id: str, kind: str | None = None, *, after_id: int = 0
+) -> list[EventRecord]:
+    """The job's record events in the order they were emitted (of one ``kind``, if given;
+    only those after the event ``after_id``, if given)."""
+    query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after_id)
     if kind is not None:
         query = query.where(JobEvent.kind == kind)
     rows = session.scalars(query.order_by(JobEvent.id))
-    return [EventRecord(r.kind, r.step, r.data, as_utc(r.timestamp) or r.timestamp) for r in rows]
+    return [
+        EventRecord(r.kind, r.step, r.data, as_utc(r.timestamp) or r.timestamp, r.id) for r in rows
+    ]
 
 
 def _last_values(session: Session, job_id: str) -> dict[str, float]:

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,6 +75,8 @@ class JobWorker:
         self.hostname = socket.gethostname()
         self.worker_id = f"{self.hostname[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.runs: dict[str, JobRun] = {}
+        self.job_end_listeners: list[Callable[[str], None]] = []
+        """Called with the job id after each attempt is recorded (a tuning job may go on)."""
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -222,6 +225,14 @@ class JobWorker:
                 with self._runs_lock:
                     self.runs.pop(run.job_id, None)
                 self._wake.set()
+                self._tell_listeners(run.job_id)
+
+    def _tell_listeners(self, job_id: str) -> None:
+        for listener in self.job_end_listeners:
+            try:
+                listener(job_id)
+            except Exception:
+                log.exception("a job-end listener failed for job %s", job_id)
 
     def _record_end(self, run: JobRun, exit_code: int | None) -> None:
         if run.stop_reason == "WorkerShutdown":

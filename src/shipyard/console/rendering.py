@@ -37,6 +37,9 @@ STATUS_TONES = {
     "Deleting": "wait",
     "Failed": "bad",
     "Stopped": "idle",
+    "NoIssuesFound": "ok",  # a debugger rule's statuses
+    "IssuesFound": "bad",
+    "Error": "bad",
 }
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

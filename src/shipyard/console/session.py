@@ -10,13 +10,10 @@ value; the login form, which comes before any session, uses a nonce cookie inste
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +22,8 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Request, Response
 
-from shipyard.core.errors import AccessDenied, ShipyardError, Unauthenticated
+from shipyard.core.errors import AccessDenied, Unauthenticated
+from shipyard.core.keyfiles import installation_secret
 from shipyard.security.iam import Principal
 from shipyard.security.service import principal_of_key
 
@@ -35,9 +33,7 @@ COOKIE_PATH = "/console"
 SESSION_SECONDS = 12 * 3600
 LOGIN_NONCE_SECONDS = 3600
 SECRET_FILE = "console-secret"
-SECRET_BYTES = 32
 _KEY_ID = re.compile(r"[0-9a-zA-Z]{1,32}")
-_secret_lock = threading.Lock()
 
 
 class LoginRequired(Exception):
@@ -59,32 +55,8 @@ class Viewer:
 # ---- the secret -----------------------------------------------------------------------
 @lru_cache(maxsize=32)
 def console_secret(home: Path) -> bytes:
-    """The signing secret of this installation: created on first use, reused after.
-
-    Created under a temporary name and hard-linked into place, so concurrent first uses
-    (two processes, two threads) agree on one secret and nobody reads a partial file.
-    """
-    path = home / SECRET_FILE
-    with _secret_lock:
-        if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
-            temporary = home / f".{SECRET_FILE}.{secrets.token_hex(8)}"
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(secrets.token_bytes(SECRET_BYTES))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                with contextlib.suppress(FileExistsError):  # another process won the race
-                    os.link(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
-        secret = path.read_bytes()
-    if len(secret) < SECRET_BYTES:
-        raise ShipyardError(
-            f"{path} is shorter than {SECRET_BYTES} bytes; delete it to make a new one"
-        )
-    return secret
+    """The signing secret of this installation: created on first use, reused after."""
+    return installation_secret(home, SECRET_FILE)
 
 
 def secret_of(request: Request) -> bytes:

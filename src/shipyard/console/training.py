@@ -84,8 +84,9 @@ def training_job(request: Request, name: str, viewer: ViewerDep) -> Response:
 def metric_chart(
     points: Sequence[compute.MetricPoint], final_metrics: dict[str, float]
 ) -> dict[str, Any] | None:
-    """A Plotly figure: each stepped metric as a line over its steps; without any steps,
-    the final metrics as bars; None when the job has recorded no metric."""
+    """A Plotly figure: the learning curves, a panel per metric (``auc``) with a line per
+    channel (``train:auc``, ``validation:auc``) over the steps; without any steps, the
+    final metrics as bars; None when the job has recorded no metric."""
     series: dict[str, tuple[list[int], list[float | None]]] = {}
     for point in points:
         if point.step is not None:
@@ -102,13 +103,7 @@ def metric_chart(
         "font": {"family": "system-ui, sans-serif", "size": 12},
     }
     if series:
-        data = [
-            {"type": "scatter", "mode": "lines", "name": name, "x": _thin(x), "y": _thin(y)}
-            for name, (x, y) in sorted(series.items())
-        ]
-        layout["xaxis"] = {"title": {"text": "step"}, "zeroline": False}
-        layout["yaxis"] = {"title": {"text": "value"}, "zeroline": False}
-        return {"kind": "line", "data": data, "layout": layout}
+        return {"kind": "line", **_curve_panels(series, layout)}
     if final_metrics:
         names = sorted(final_metrics)
         bars: list[dict[str, Any]] = [
@@ -123,6 +118,51 @@ def metric_chart(
         layout["hovermode"] = "closest"
         return {"kind": "bar", "data": bars, "layout": layout}
     return None
+
+
+CHANNEL_COLOURS = {"train": "#2563eb", "validation": "#ea580c", "cv": "#16a34a"}
+PANEL_HEIGHT = 240
+
+
+def _curve_panels(
+    series: dict[str, tuple[list[int], list[float | None]]], layout: dict[str, Any]
+) -> dict[str, Any]:
+    """One panel (y axis) per metric, stacked over a shared step axis."""
+    panels = sorted({name.rpartition(":")[2] for name in series})
+    gap = 0.08 / len(panels)
+    data = []
+    for name, (x, y) in sorted(series.items(), key=lambda item: _panel_order(item[0])):
+        channel, _, metric = name.rpartition(":")
+        index = panels.index(metric)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": name,
+                "x": _thin(x),
+                "y": _thin(y),
+                "yaxis": "y" if index == 0 else f"y{index + 1}",
+                "line": {"color": CHANNEL_COLOURS.get(channel, "#6b7280")},
+            }
+        )
+    layout["height"] = PANEL_HEIGHT * len(panels) + 100
+    layout["legend"] = {"orientation": "h", "y": -80 / layout["height"]}
+    layout["xaxis"] = {"title": {"text": "step"}, "zeroline": False, "anchor": "y"}
+    for index, metric in enumerate(panels):
+        top = 1 - index / len(panels)
+        layout["yaxis" if index == 0 else f"yaxis{index + 1}"] = {
+            "title": {"text": metric},
+            "zeroline": False,
+            "domain": [max(top - 1 / len(panels) + gap, 0), top],
+            "anchor": "x",
+        }
+    layout["xaxis"]["anchor"] = f"y{len(panels)}" if len(panels) > 1 else "y"
+    return {"data": data, "layout": layout}
+
+
+def _panel_order(name: str) -> tuple[str, str]:
+    channel, _, metric = name.rpartition(":")
+    return metric, channel
 
 
 def _finite(value: float) -> float | None:

@@ -28,6 +28,7 @@ DEFAULT_PRELOAD = (
     "shipyard.training.runtime",
     "shipyard.training.algorithms.xgboost",
     "shipyard.training.algorithms.lightgbm",
+    "shipyard.tuning.pruning",  # Optuna, for trials that stop early
 )
 
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     run_scheduler: bool = Field(default=True, description="Run the scheduler in `shipyard up`.")
     load_quickstart: bool = Field(
         default=True, description="Load the quick-start example on the first start."
+    )
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description="Let webhooks (a debugger rule's Notify action) post to loopback and "
+        "private addresses; link-local and cloud metadata addresses stay refused.",
     )
 
     @field_validator("home", mode="after")

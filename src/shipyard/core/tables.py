@@ -7,9 +7,11 @@ import importlib
 TABLE_MODULES = (
     "shipyard.compute.models",
     "shipyard.data.models",
+    "shipyard.debugger.models",
     "shipyard.security.models",
     "shipyard.serving.models",
     "shipyard.training.models",
+    "shipyard.tuning.models",
 )
 
 

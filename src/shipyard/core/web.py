@@ -49,6 +49,8 @@ class Context:
     store: BaseArtifactStore
     authenticator: Authenticator
     wake_workers: Callable[[], None] = lambda: None
+    run_soon: Callable[[str], None] = lambda _duty: None
+    """Run the periodic duty of that name now (shipyard.duties), when this process runs them."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-TableFormat = Literal["csv", "parquet"]
+TableFormat = Literal["csv", "parquet", "libsvm"]
 
 
 class DatasetOut(BaseModel):

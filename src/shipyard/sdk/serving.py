@@ -59,7 +59,8 @@ class Model:
 
 
 class Predictor:
-    """Sends data to an endpoint: a DataFrame, a list of records or lists, a numpy array."""
+    """Sends data to an endpoint: a DataFrame, a list of records or lists, a numpy array; for
+    a text model also a string or a list of strings."""
 
     def __init__(self, endpoint_name: str, session: Session | None = None) -> None:
         self.endpoint_name = validate_name(endpoint_name, "endpoint_name")
@@ -102,6 +103,6 @@ def _instances(data: Any) -> list[Any]:
     if hasattr(data, "tolist"):
         rows = data.tolist()
         return rows if rows and isinstance(rows[0], list) else [rows]
-    if isinstance(data, dict):
+    if isinstance(data, dict | str):  # one record, or one document for a text model
         return [data]
     return [row.tolist() if hasattr(row, "tolist") else row for row in data]

@@ -14,7 +14,8 @@ MAX_ROWS = 100_000
 
 
 def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
-    """Rows to predict on. Named columns from JSON records, positional ones otherwise."""
+    """Rows to predict on. Named columns from JSON records, positional ones otherwise: a JSON
+    list of strings (or `{"instances": [...]}` of them) is one column of documents."""
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("text/csv", "application/csv"):
         return _parse_csv(body)
@@ -58,7 +59,11 @@ def _parse_json(body: bytes) -> pd.DataFrame:
         return _limit(pd.DataFrame(document))
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in document):
         return pd.DataFrame([document])
-    raise ValidationError("instances must all be records (objects) or all be lists", "instances")
+    if all(isinstance(v, str) for v in document):  # documents, one per row, for text models
+        return _limit(pd.DataFrame({0: document}))
+    raise ValidationError(
+        "instances must all be records (objects), all be lists or all be strings", "instances"
+    )
 
 
 def _limit(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +73,12 @@ def _limit(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def render(result: dict[str, Any], accept: str) -> tuple[bytes, str]:
-    """The response body and its content type: CSV of predictions when asked, else JSON."""
+    """The response body and its content type: CSV of predictions when asked, else JSON.
+    An answer without one prediction per row (a forecast) has no CSV form: asking for it is
+    a ValidationError naming `Accept`."""
     if "text/csv" in accept and "application/json" not in accept:
+        if "predictions" not in result:
+            raise ValidationError("this model answers in application/json only", "Accept")
         lines = "\n".join(str(p) for p in result["predictions"])
         return (lines + "\n").encode(), "text/csv"
     return json.dumps(result, default=_jsonable).encode(), "application/json"

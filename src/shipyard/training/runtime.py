@@ -3,7 +3,8 @@
 Built-in algorithms train in this process; a script runs as a child process that gets
 its hyperparameters as ``--name value`` arguments and in ``SHIPYARD_HPS``, and its
 channels, model and output directories as ``SHIPYARD_*`` variables, the way SageMaker
-passes ``SM_*`` variables.
+passes ``SM_*`` variables. With ``instance_count`` > 1 it runs as that many ranks, one
+process each, data-parallel (:mod:`shipyard.training.distributed`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from shipyard.compute.events import emit_metric, emit_status
+from shipyard.compute.events import emit_metric, emit_status, emit_stop
 from shipyard.core.artifacts import BaseArtifactStore, key_from_uri, open_store
 from shipyard.core.errors import ValidationError
+from shipyard.training.distributed import free_port, rank_environment, run_ranks
 
 
 def main(payload: dict[str, Any]) -> None:
@@ -39,13 +41,16 @@ def main(payload: dict[str, Any]) -> None:
     model_dir.mkdir()
     output_dir.mkdir()
     emit_status("Training")
+    stopped_early = None
     if payload["algorithm"]:
-        train_builtin(payload, channels, model_dir)
+        stopped_early = train_builtin(payload, channels, model_dir)
     else:
         run_script(payload, store, channels, model_dir, output_dir, workdir)
     emit_status("Uploading")
     store.put_directory(payload["model_prefix"], model_dir)
     store.put_directory(payload["output_prefix"], output_dir)
+    if stopped_early is not None:  # the model is the one of the step it stopped at
+        emit_stop(stopped_early)
 
 
 def materialize(uri: str, store: BaseArtifactStore, directory: Path) -> Path:
@@ -66,9 +71,13 @@ def materialize(uri: str, store: BaseArtifactStore, directory: Path) -> Path:
     return target
 
 
-def train_builtin(payload: dict[str, Any], channels: dict[str, Path], model_dir: Path) -> None:
+def train_builtin(
+    payload: dict[str, Any], channels: dict[str, Path], model_dir: Path
+) -> str | None:
+    """Fit the built-in algorithm; why it stopped early (a tuning pruner said so), or None."""
     from shipyard.data.tables import read_table
     from shipyard.training.algorithms import get_algorithm
+    from shipyard.tuning.pruning import pruner_from_payload
 
     formats = {name: channel["format"] for name, channel in payload["channels"].items()}
     train = read_table(channels["train"], formats["train"])
@@ -78,6 +87,7 @@ def train_builtin(payload: dict[str, Any], channels: dict[str, Path], model_dir:
         else None
     )
     algorithm = get_algorithm(payload["algorithm"])
+    pruner = pruner_from_payload(payload.get("pruning"))
     print(f"Training {payload['algorithm']} on {len(train)} rows", flush=True)
     algorithm.fit(
         train,
@@ -87,7 +97,12 @@ def train_builtin(payload: dict[str, Any], channels: dict[str, Path], model_dir:
         model_dir,
         emit_metric,
         cpu_count=payload.get("cpu_count"),
+        should_stop=pruner,
     )
+    if pruner is not None and pruner.reason is not None:
+        print(pruner.reason, flush=True)
+        return pruner.reason
+    return None
 
 
 def run_script(
@@ -111,6 +126,11 @@ def run_script(
     env.update(script_environment(payload, channels, model_dir, output_dir))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_dir), env.get("PYTHONPATH")) if p)
     print(f"Running {payload['entry_point']}", flush=True)
+    world_size = payload.get("instance_count", 1)
+    if world_size > 1:
+        run_ranks(argv, env, str(code_dir), world_size, payload.get("cpu_count"))
+        return
+    env.update(rank_environment(0, 1, free_port()))  # one rank: its output goes straight out
     completed = subprocess.run(argv, cwd=code_dir, env=env, preexec_fn=_die_with_parent)
     if completed.returncode != 0:
         raise RuntimeError(
@@ -133,6 +153,10 @@ def script_environment(
         env[f"SHIPYARD_CHANNEL_{name.upper()}"] = str(path.parent)
     if payload.get("target"):
         env["SHIPYARD_TARGET"] = payload["target"]
+    if payload.get("pruning"):
+        env["SHIPYARD_PRUNING"] = json.dumps(payload["pruning"])
+    if payload.get("debugger"):  # read by shipyard.debugger.Hook
+        env["SHIPYARD_DEBUGGER_CONFIG"] = json.dumps(payload["debugger"])
     return env
 
 

@@ -8,13 +8,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.compute.schemas import MetricDefinition, Resources, StoppingCondition
+from shipyard.debugger.schemas import (
+    DebuggerHookConfig,
+    RuleConfiguration,
+    RuleEvaluationStatus,
+)
 
 
 class ChannelIn(BaseModel):
+    """A channel's location and format; without a format, the file's suffix says (.parquet
+    or .pq, .libsvm or .svm, else csv)."""
+
     model_config = ConfigDict(extra="forbid")
 
     uri: str = Field(min_length=1, max_length=1024)
-    format: Literal["csv", "parquet"] | None = None
+    format: Literal["csv", "parquet", "libsvm"] | None = None
 
 
 class RetryStrategy(BaseModel):
@@ -40,6 +48,10 @@ class TrainingJobIn(BaseModel):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list, max_length=50)
     retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    debugger_hook_config: DebuggerHookConfig | None = None
+    debugger_rule_configurations: list[RuleConfiguration] = Field(
+        default_factory=list, max_length=20, description="Debugger rules (script mode)."
+    )
 
 
 class ChannelOut(BaseModel):
@@ -79,6 +91,9 @@ class TrainingJobOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     status_history: list[StatusTransition]
+    debugger_hook_config: DebuggerHookConfig | None = None
+    debugger_rule_configurations: list[RuleConfiguration] = Field(default_factory=list)
+    debugger_rule_evaluation_statuses: list[RuleEvaluationStatus] = Field(default_factory=list)
 
 
 class LogLineOut(BaseModel):

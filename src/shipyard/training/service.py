@@ -1,14 +1,16 @@
 """Training jobs: validate a request completely, queue it, describe it, stop it.
 
 Everything that can be checked before the job runs is checked here, so bad input is a
-400 naming the field rather than a failed job: the algorithm and its hyperparameters,
-every channel (it exists, is inside the allowed roots, is a table), the target column.
+400 naming the field rather than a failed job: the algorithm (with the optional packages
+it trains with) and its hyperparameters, every channel (it exists, is inside the allowed
+roots, is a table in a format the algorithm reads), the target column.
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +25,8 @@ from shipyard.core.config import Settings
 from shipyard.core.errors import AlreadyExists, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
 from shipyard.data.tables import TableRef, resolve_table
+from shipyard.debugger import service as debugger
+from shipyard.debugger.schemas import DebuggerConfiguration, DebuggerDescription
 from shipyard.training.algorithms import get_algorithm
 from shipyard.training.models import TrainingJob
 from shipyard.training.schemas import ChannelIn, StatusTransition, TrainingJobIn, TrainingJobOut
@@ -37,15 +41,12 @@ def create_training_job(
     store: BaseArtifactStore,
     request: TrainingJobIn,
     owner: str,
+    *,
+    pruning: dict[str, Any] | None = None,
 ) -> TrainingJobOut:
-    name = validate_name(request.name)
-    if session.get(TrainingJob, name) is not None:
-        raise AlreadyExists(f"training job '{name}' already exists")
-    hyperparameters = _validated_hyperparameters(request)
-    _check_instance_count(request)
-    channels = _resolved_channels(request, store, settings)
-    _check_target(request, channels)
-    _check_script(request, store)
+    """Queue a training job. `pruning` is the early-stopping plan of a tuning trial."""
+    checked = check_training_job(session, settings, store, request)
+    name, hyperparameters, channels = checked.name, checked.hyperparameters, checked.channels
     model_prefix = f"training-jobs/{name}/model"
     output_prefix = f"training-jobs/{name}/output"
     spec = JobSpec(
@@ -62,6 +63,9 @@ def create_training_job(
             "model_prefix": model_prefix,
             "output_prefix": output_prefix,
             "cpu_count": request.resources.cpu_count,
+            "instance_count": request.resources.instance_count,
+            "pruning": pruning,
+            "debugger": checked.debugging.model_dump() if checked.debugging else None,
         },
         resources=request.resources,
         metric_definitions=request.metric_definitions,
@@ -94,13 +98,50 @@ def create_training_job(
         created_at=utcnow(),
     )
     session.add(row)
+    debugger.save_configuration(session, job.id, checked.debugging)
     session.flush()
-    return to_out(row, job)
+    return to_out(row, job, debugger.describe_job(session, job))
+
+
+@dataclass(frozen=True)
+class CheckedTrainingJob:
+    """A CreateTrainingJob request that passed every check: its typed hyperparameters,
+    its resolved channels and its debugger configuration (None without one)."""
+
+    name: str
+    hyperparameters: dict[str, Any]
+    channels: dict[str, TableRef]
+    debugging: DebuggerConfiguration | None = None
+
+
+def check_training_job(
+    session: Session, settings: Settings, store: BaseArtifactStore, request: TrainingJobIn
+) -> CheckedTrainingJob:
+    """Everything `create_training_job` checks, without queueing anything; ValidationError
+    (naming the field) or AlreadyExists when the request would be refused."""
+    name = validate_name(request.name)
+    if session.get(TrainingJob, name) is not None:
+        raise AlreadyExists(f"training job '{name}' already exists")
+    hyperparameters = _validated_hyperparameters(request)
+    _check_instance_count(request)
+    channels = _resolved_channels(request, store, settings)
+    _check_channel_formats(request, channels)
+    _check_target(request, channels)
+    _check_algorithm_columns(request, hyperparameters, channels)
+    _check_script(request, store)
+    debugging = debugger.check_configuration(
+        request.debugger_hook_config,
+        request.debugger_rule_configurations,
+        script_mode=not request.algorithm,
+        settings=settings,
+    )
+    return CheckedTrainingJob(name, hyperparameters, channels, debugging)
 
 
 def describe_training_job(session: Session, name: str) -> TrainingJobOut:
     row = _get_row(session, name)
-    return to_out(row, _job_of(session, row))
+    job = _job_of(session, row)
+    return to_out(row, job, debugger.describe_job(session, job))
 
 
 def list_training_jobs(
@@ -110,18 +151,25 @@ def list_training_jobs(
     rows: Sequence[TrainingJob]
     if status is None:
         rows = session.scalars(query.limit(limit).offset(offset)).all()
-        jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
-        return [to_out(r, jobs[r.job_id]) for r in rows]
-    rows = session.scalars(query).all()
-    jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
-    matching = [to_out(r, jobs[r.job_id]) for r in rows if jobs[r.job_id].status == status]
-    return matching[offset : offset + limit]
+    else:
+        every = session.scalars(query).all()
+        statuses = compute.get_jobs_by_id(session, [r.job_id for r in every])
+        rows = [r for r in every if statuses[r.job_id].status == status][offset : offset + limit]
+    return _outs(session, rows)
+
+
+def describe_training_jobs(session: Session, names: Sequence[str]) -> dict[str, TrainingJobOut]:
+    """The named training jobs that exist, by name."""
+    if not names:
+        return {}
+    rows = session.scalars(select(TrainingJob).where(TrainingJob.name.in_(names))).all()
+    return {out.name: out for out in _outs(session, rows)}
 
 
 def stop_training_job(session: Session, name: str) -> TrainingJobOut:
     row = _get_row(session, name)
     job = compute.request_stop(session, _job_of(session, row))
-    return to_out(row, job)
+    return to_out(row, job, debugger.describe_job(session, job))
 
 
 def job_id_of(session: Session, name: str) -> str:
@@ -132,7 +180,10 @@ def is_finished(session: Session, name: str) -> bool:
     return _job_of(session, _get_row(session, name)).status in ("Completed", "Failed", "Stopped")
 
 
-def to_out(row: TrainingJob, job: Job) -> TrainingJobOut:
+def to_out(
+    row: TrainingJob, job: Job, debugging: DebuggerDescription | None = None
+) -> TrainingJobOut:
+    debugging = debugging or DebuggerDescription()
     return TrainingJobOut(
         name=row.name,
         srn=srn("training-job", row.name),
@@ -158,7 +209,17 @@ def to_out(row: TrainingJob, job: Job) -> TrainingJobOut:
         started_at=as_utc(job.started_at),
         ended_at=as_utc(job.ended_at),
         status_history=[StatusTransition.model_validate(t) for t in job.status_history or []],
+        debugger_hook_config=debugging.debugger_hook_config,
+        debugger_rule_configurations=debugging.debugger_rule_configurations,
+        debugger_rule_evaluation_statuses=debugging.debugger_rule_evaluation_statuses,
     )
+
+
+def _outs(session: Session, rows: Sequence[TrainingJob]) -> list[TrainingJobOut]:
+    """The descriptions of ``rows``, in their order, with a few queries for all of them."""
+    jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
+    debugging = debugger.describe_jobs(session, list(jobs.values()))
+    return [to_out(r, jobs[r.job_id], debugging[r.job_id]) for r in rows]
 
 
 def _get_row(session: Session, name: str) -> TrainingJob:
@@ -179,7 +240,9 @@ def _validated_hyperparameters(request: TrainingJobIn) -> dict[str, Any]:
     if request.algorithm and request.entry_point:
         raise ValidationError("give either algorithm or entry_point, not both", "algorithm")
     if request.algorithm:
-        return get_algorithm(request.algorithm).validate_hyperparameters(request.hyperparameters)
+        algorithm = get_algorithm(request.algorithm)
+        algorithm.check_training_extras()
+        return algorithm.validate_hyperparameters(request.hyperparameters)
     if not request.entry_point:
         raise ValidationError(
             "required: a built-in algorithm name, or entry_point for script mode", "algorithm"
@@ -197,9 +260,12 @@ def _validated_hyperparameters(request: TrainingJobIn) -> dict[str, Any]:
 
 
 def _check_instance_count(request: TrainingJobIn) -> None:
-    if request.resources.instance_count > 1:
+    """A script may run as several data-parallel ranks; a built-in algorithm trains as one."""
+    if request.algorithm and request.resources.instance_count > 1:
         raise ValidationError(
-            "must be 1: every job runs as one instance", "resources.instance_count"
+            f"must be 1 for the built-in algorithm '{request.algorithm}', which trains as "
+            "one instance; data-parallel training is for scripts (entry_point)",
+            "resources.instance_count",
         )
 
 
@@ -226,22 +292,49 @@ def _resolved_channels(
     return resolved
 
 
+def _check_channel_formats(request: TrainingJobIn, channels: dict[str, TableRef]) -> None:
+    """A built-in algorithm reads only the formats it declares; a script reads any file."""
+    if not request.algorithm:
+        return
+    readable = get_algorithm(request.algorithm).channel_formats
+    for channel, table in channels.items():
+        if table.format not in readable:
+            raise ValidationError(
+                f"algorithm '{request.algorithm}' does not read {table.format} channels; "
+                f"it reads {', '.join(sorted(readable))}",
+                f"channels.{channel}",
+            )
+
+
 def _check_target(request: TrainingJobIn, channels: dict[str, TableRef]) -> None:
     if not request.algorithm:
         return
-    if get_algorithm(request.algorithm).requires_target and not request.target:
+    supervised = get_algorithm(request.algorithm).requires_target
+    if supervised and not request.target:
         raise ValidationError(f"required for algorithm '{request.algorithm}'", "target")
     if not request.target:
         return
-    for channel in ("train", "validation"):
-        table = channels.get(channel)
-        if table is not None and request.target not in table.columns:
-            shown = ", ".join(table.columns[:20])
-            raise ValidationError(
-                f"target column '{request.target}' not found in channel '{channel}'; "
-                f"columns are: {shown}",
-                "target",
-            )
+    read = [name for name in ("train", "validation") if name in channels]
+    lacking = [name for name in read if request.target not in channels[name].columns]
+    # a supervised algorithm reads the target in every channel; an unsupervised one only keeps
+    # it out of the features (anomaly detection scores itself against it), so one will do
+    if lacking and (supervised or len(lacking) == len(read)):
+        channel = lacking[0]
+        shown = ", ".join(channels[channel].columns[:20])
+        raise ValidationError(
+            f"target column '{request.target}' not found in channel '{channel}'; "
+            f"columns are: {shown}",
+            "target",
+        )
+
+
+def _check_algorithm_columns(
+    request: TrainingJobIn, hyperparameters: dict[str, Any], channels: dict[str, TableRef]
+) -> None:
+    if request.algorithm:
+        get_algorithm(request.algorithm).check_columns(
+            hyperparameters, request.target, {name: t.columns for name, t in channels.items()}
+        )
 
 
 def _check_script(request: TrainingJobIn, store: BaseArtifactStore) -> None:

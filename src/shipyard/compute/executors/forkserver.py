@@ -131,8 +131,11 @@ class _Exit:
 class Forkserver:
     """The worker's handle on the server: started on first use, ``spawn`` forks a job."""
 
-    def __init__(self, preload: list[str]) -> None:
+    def __init__(self, preload: list[str], env: dict[str, str] | None = None) -> None:
+        """`env`: the server's environment (this process's when None), which its preloaded
+        libraries read once, when they load."""
         self.preload = preload
+        self.env = env
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
@@ -208,6 +211,7 @@ class Forkserver:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(theirs.fileno()), *self.preload],
+                env=self.env,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

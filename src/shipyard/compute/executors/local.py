@@ -24,12 +24,17 @@ from typing import IO
 
 import psutil
 
+from shipyard.compute.child import THREAD_VARIABLES
 from shipyard.compute.executors.base import BaseExecutor, RunningJob
 from shipyard.compute.executors.forkserver import Forkserver
 from shipyard.compute.schemas import JobSpec
 from shipyard.core.config import Settings
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Idle OpenMP threads sleep rather than spin: a job may come to share its cores with another
+# at any time, and two spinning boosters on two cores ran 20 times slower than one
+# (benchmarks/tuning.py measures parallel trials). Libraries read this when they load, so
+# the forkserver starts with it too. A user's own OMP_WAIT_POLICY wins.
+SLEEPING_OPENMP = ("OMP_WAIT_POLICY", "PASSIVE")
 
 
 ExitWaiter = Callable[[float | None], int | None]
@@ -112,7 +117,9 @@ class LocalExecutor(BaseExecutor):
     def __init__(self, settings: Settings) -> None:
         self.work_root = settings.home / "work"
         preload = settings.job_preload_modules
-        self.forkserver = Forkserver(preload) if preload else None
+        environment = {**os.environ}
+        environment.setdefault(*SLEEPING_OPENMP)
+        self.forkserver = Forkserver(preload, environment) if preload else None
         self._cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self._granted: dict[str, list[int]] = {}
         self._lock = threading.Lock()
@@ -124,11 +131,11 @@ class LocalExecutor(BaseExecutor):
         workdir.mkdir(parents=True)
         resources = spec.resources
         wanted = resources.cpu_count and resources.cpu_count * resources.instance_count
-        cpus, shared = self._grant_cpus(job_id, wanted)
+        cpus = self._grant_cpus(job_id, wanted)
         document = spec.model_dump(mode="json") | {"parent_pid": os.getpid(), "cpus": cpus}
         (workdir / "job.json").write_text(json.dumps(document))
         threads = min(len(cpus), resources.cpu_count) if resources.cpu_count else None
-        env = _job_environment(spec, workdir, threads, shared)
+        env = _job_environment(spec, workdir, threads)
         if self.forkserver is not None and self.forkserver.wait_ready():
             try:
                 pid, output_fd = self.forkserver.spawn(str(workdir), env)
@@ -158,8 +165,8 @@ class LocalExecutor(BaseExecutor):
         if self.forkserver is not None:
             self.forkserver.close()
 
-    def _grant_cpus(self, job_id: str, cpu_count: int | None) -> tuple[list[int], bool]:
-        """The least used CPUs (all when ``cpu_count`` is unset); and whether any is shared."""
+    def _grant_cpus(self, job_id: str, cpu_count: int | None) -> list[int]:
+        """The least used CPUs (all when ``cpu_count`` is unset)."""
         with self._lock:
             load = Counter(cpu for cpus in self._granted.values() for cpu in cpus)
             if cpu_count is None or not self._cpus:
@@ -168,11 +175,11 @@ class LocalExecutor(BaseExecutor):
                 ranked = sorted(self._cpus, key=lambda cpu: (load[cpu], cpu))
                 cpus = sorted(ranked[: min(cpu_count, len(ranked))])
             self._granted[job_id] = cpus
-            return cpus, any(load[cpu] for cpu in cpus)
+            return cpus
 
 
 def _job_environment(
-    spec: JobSpec, workdir: Path, threads: int | None, shared: bool
+    spec: JobSpec, workdir: Path, threads: int | None
 ) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -180,7 +187,6 @@ def _job_environment(
     if threads:
         for variable in THREAD_VARIABLES:
             env[variable] = str(threads)
-    if shared:  # sharing cores: idle OpenMP threads must sleep rather than spin
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env.setdefault(*SLEEPING_OPENMP)
     env.update(spec.env)
     return env

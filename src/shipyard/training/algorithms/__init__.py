@@ -20,10 +20,14 @@ from shipyard.training.algorithms.base import BaseAlgorithm, Emitted
 from shipyard.training.algorithms.model_io import LoadedModel, ModelManifest
 
 _ALGORITHMS: dict[str, str] = {
+    "anomaly-detection": "anomaly_detection:AnomalyDetectionAlgorithm",
+    "factorization-machines": "factorization_machines:FactorizationMachinesAlgorithm",
+    "forecasting": "forecasting:ForecastingAlgorithm",
     "kmeans": "kmeans:KMeansAlgorithm",
     "lightgbm": "lightgbm:LightGBMAlgorithm",
     "linear-learner": "linear_learner:LinearLearnerAlgorithm",
     "random-forest": "random_forest:RandomForestAlgorithm",
+    "text-classification": "text_classification:TextClassificationAlgorithm",
     "xgboost": "xgboost:XGBoostAlgorithm",
 }
 ALGORITHM_NAMES: tuple[str, ...] = tuple(sorted(_ALGORITHMS))

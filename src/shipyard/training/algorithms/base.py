@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,6 +53,18 @@ class BaseAlgorithm(ABC):
     model_format: ClassVar[ModelFormat]
     library: ClassVar[str]
     library_version: ClassVar[str]
+    channel_formats: ClassVar[frozenset[str]] = frozenset({"csv", "parquet"})
+    """The channel formats `fit` reads (see `shipyard.data.tables`)."""
+    training_extras: ClassVar[Mapping[str, str]] = {}
+    """Optional modules that `fit` imports, each with the extra of `shipyard` that installs it;
+    loading and serving a model never needs them."""
+
+    def check_training_extras(self) -> None:
+        """Raises ValidationError(field="algorithm") when a module `fit` needs is not installed
+        here; cheap (nothing is imported), so a request can be checked before it is queued."""
+        for module, extra in self.training_extras.items():
+            if importlib.util.find_spec(module) is None:
+                raise ValidationError(missing_extra(self.name, module, extra), field="algorithm")
 
     def validate_hyperparameters(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Typed values with defaults filled in; raises ValidationError on `hyperparameters.*`."""
@@ -82,6 +95,17 @@ class BaseAlgorithm(ABC):
         self, hyperparameters: Mapping[str, Any], channels: Iterable[str]
     ) -> Emitted:
         """The metrics a job with these (validated) hyperparameters and channels reports."""
+
+    def check_columns(  # noqa: B027 - a hook, empty by default: most algorithms need nothing
+        self,
+        hyperparameters: Mapping[str, Any],
+        target: str | None,
+        columns: Mapping[str, Sequence[str]],
+    ) -> None:
+        """Refuse, before a job is queued, channels whose headers (`columns`, by channel)
+        cannot feed these (validated) hyperparameters; types and values are for `fit` to
+        check. Raises ValidationError naming the field. The target is checked by the training
+        service; by default nothing else is needed."""
 
     def load(self, model_dir: Path, manifest: ModelManifest) -> LoadedModel:
         """Read the model file named by `manifest`; raises ValueError if it is not ours."""
@@ -281,6 +305,14 @@ class TabularAlgorithm(BaseAlgorithm):
         Iterative algorithms report each iteration to `iterations` (with the validation
         channel, when there is one) and end when it says so.
         """
+
+
+def missing_extra(algorithm: str, module: str, extra: str) -> str:
+    """What to tell a user whose environment lacks the optional `module` of `algorithm`."""
+    return (
+        f"{algorithm} needs {module} to train, which is not installed: "
+        f"pip install 'shipyard[{extra}]' (serving its models does not need it)"
+    )
 
 
 def require_validation(data: TrainingData, parameter: str) -> None:

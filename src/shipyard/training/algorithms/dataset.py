@@ -20,6 +20,7 @@ ProblemType = Literal[
     "forecasting",
 ]
 CLASSIFICATION: tuple[ProblemType, ...] = ("binary_classification", "multiclass_classification")
+UNSUPERVISED: tuple[ProblemType, ...] = ("clustering", "anomaly_detection")
 
 # "auto" infers classification for integer-like targets with at most this many values.
 MAX_INFERRED_CLASSES = 20
@@ -31,7 +32,8 @@ class TrainingData:
     """Numeric features (float matrices, columns in `feature_names` order) and encoded targets.
 
     For classifiers `y_*` holds class codes 0..k-1 into `classes`; for regression the values;
-    for clustering `y_*` is None.
+    for clustering `y_*` is None; for anomaly detection `y_train` is None and `y_validation`
+    holds 1 for a known anomaly and 0 otherwise, when the validation channel is labelled.
     """
 
     feature_names: list[str]
@@ -57,35 +59,21 @@ def prepare_training_data(
     """Check the channels and build the matrices the algorithm trains on.
 
     `requested` is the problem type the hyperparameter `requested_by` asks for (None: infer it
-    from the target). Raises ValidationError naming `target`, `channels.train`,
-    `channels.validation` or `requested_by`.
+    from the target). Unsupervised problems train on every column but `target`, which they
+    may name to keep it out of the features; anomaly detection reads it from the validation
+    channel only, to score the detector. Raises ValidationError naming `target`,
+    `channels.train`, `channels.validation` or `requested_by`.
     """
     if len(train) == 0:
         raise ValidationError("channel 'train' has no rows", field="channels.train")
-    unsupervised = requested == "clustering"
-    if not unsupervised:
-        if target is None:
-            raise ValidationError("is required for a supervised algorithm", field="target")
-        _require_target(train, target, "train")
-        if validation is not None:
-            _require_target(validation, target, "validation")
-    elif target is not None and target not in train.columns:
-        target = None  # nothing to drop
-    feature_names = [str(c) for c in train.columns if c != target]
-    if not feature_names:
-        raise ValidationError("has no feature columns", field="channels.train")
-    x_train = _features(train, target, feature_names, dtype, allows_missing, "train")
-    x_validation = None
-    if validation is not None:
-        x_validation = _features(
-            validation, target, feature_names, dtype, allows_missing, "validation"
-        )
-    if unsupervised:
-        return TrainingData(feature_names, "clustering", target, None, x_train, None, x_validation)
-    assert target is not None  # checked above for supervised problems
-
-    y_train = _target_values(train, target, "train")
-    y_validation = None if validation is None else _target_values(validation, target, "validation")
+    if requested is not None and requested in UNSUPERVISED:
+        return _unsupervised_data(train, validation, target, requested, dtype, allows_missing)
+    target = require_target(train, validation, target)
+    feature_names, x_train, x_validation = _feature_matrices(
+        train, validation, target, dtype, allows_missing
+    )
+    y_train = target_values(train, target, "train")
+    y_validation = None if validation is None else target_values(validation, target, "validation")
     problem_type = requested or infer_problem_type(y_train)
     if problem_type == "regression":
         return TrainingData(
@@ -98,6 +86,57 @@ def prepare_training_data(
             x_validation,
             None if y_validation is None else _numeric_target(y_validation, target, requested_by),
         )
+    classes, codes_train, codes_validation = encode_classes(
+        y_train, y_validation, target, problem_type, requested_by
+    )
+    return TrainingData(
+        feature_names,
+        problem_type,
+        target,
+        classes,
+        x_train,
+        codes_train,
+        x_validation,
+        codes_validation,
+    )
+
+
+def require_target(train: pd.DataFrame, validation: pd.DataFrame | None, target: str | None) -> str:
+    """The target of a supervised algorithm: named, and a column of every channel."""
+    if target is None:
+        raise ValidationError("is required for a supervised algorithm", field="target")
+    _require_column(train, target, "train")
+    if validation is not None:
+        _require_column(validation, target, "validation")
+    return target
+
+
+def target_values(frame: pd.DataFrame, target: str, channel: str) -> pd.Series:
+    """The target column of one channel, categories as plain objects; none may be missing."""
+    y = frame[target]
+    if y.dtype.kind == "O" or isinstance(y.dtype, pd.CategoricalDtype):
+        y = y.astype(object)
+    missing = int(y.isna().sum())
+    if missing:
+        raise ValidationError(
+            f"column '{target}' has {missing} missing values in channel '{channel}'", field="target"
+        )
+    return y
+
+
+def encode_classes(
+    y_train: pd.Series,
+    y_validation: pd.Series | None,
+    target: str,
+    problem_type: ProblemType,
+    requested_by: str,
+) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
+    """The classes of the train channel (sorted when they sort) as JSON values, and each
+    channel's class codes 0..k-1; at least 2 classes, exactly 2 for binary classification.
+
+    Raises ValidationError naming `target`, `requested_by` or (for a label the train channel
+    lacks) `channels.validation`.
+    """
     classes = _classes(y_train)
     if len(classes) < 2:
         raise ValidationError(
@@ -111,16 +150,7 @@ def prepare_training_data(
             field=requested_by,
         )
     codes_validation = None if y_validation is None else _encode(y_validation, classes, True)
-    return TrainingData(
-        feature_names,
-        problem_type,
-        target,
-        [_plain(c) for c in classes],
-        x_train,
-        _encode(y_train, classes, False),
-        x_validation,
-        codes_validation,
-    )
+    return [_plain(c) for c in classes], _encode(y_train, classes, False), codes_validation
 
 
 def infer_problem_type(y: pd.Series) -> ProblemType:
@@ -138,13 +168,61 @@ def infer_problem_type(y: pd.Series) -> ProblemType:
     return "regression"
 
 
-def _require_target(frame: pd.DataFrame, target: str, channel: str) -> None:
+def _require_column(frame: pd.DataFrame, target: str, channel: str) -> None:
     if target not in frame.columns:
         raise ValidationError(
             f"target column '{target}' not found in channel '{channel}'; "
             f"columns are: {shorten_names([str(c) for c in frame.columns])}",
             field="target",
         )
+
+
+def _unsupervised_data(
+    train: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    target: str | None,
+    problem_type: ProblemType,
+    dtype: type[np.floating],
+    allows_missing: bool,
+) -> TrainingData:
+    if target is not None and all(
+        target not in frame.columns for frame in (train, validation) if frame is not None
+    ):
+        target = None  # nothing to drop
+    feature_names, x_train, x_validation = _feature_matrices(
+        train, validation, target, dtype, allows_missing
+    )
+    labels = None
+    if (
+        problem_type == "anomaly_detection"
+        and validation is not None
+        and target is not None
+        and target in validation.columns
+    ):
+        labels = _anomaly_labels(validation, target)
+    return TrainingData(
+        feature_names, problem_type, target, None, x_train, None, x_validation, labels
+    )
+
+
+def _feature_matrices(
+    train: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    target: str | None,
+    dtype: type[np.floating],
+    allows_missing: bool,
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """The feature names (every column of the train channel but `target`) and the matrices."""
+    feature_names = [str(c) for c in train.columns if c != target]
+    if not feature_names:
+        raise ValidationError("has no feature columns", field="channels.train")
+    x_train = _features(train, target, feature_names, dtype, allows_missing, "train")
+    x_validation = None
+    if validation is not None:
+        x_validation = _features(
+            validation, target, feature_names, dtype, allows_missing, "validation"
+        )
+    return feature_names, x_train, x_validation
 
 
 def _features(
@@ -183,16 +261,18 @@ def _features(
     return matrix
 
 
-def _target_values(frame: pd.DataFrame, target: str, channel: str) -> pd.Series:
-    y = frame[target]
-    if y.dtype.kind == "O" or isinstance(y.dtype, pd.CategoricalDtype):
-        y = y.astype(object)
-    missing = int(y.isna().sum())
-    if missing:
+def _anomaly_labels(validation: pd.DataFrame, target: str) -> np.ndarray:
+    """1 where the validation channel's label marks an anomaly (1 or True), else 0."""
+    y = target_values(validation, target, "validation")
+    values = set(pd.unique(y).tolist())
+    if y.dtype.kind not in NUMERIC_KINDS or not values <= {0, 1}:
+        shown = sorted(map(str, values))[:10]
         raise ValidationError(
-            f"column '{target}' has {missing} missing values in channel '{channel}'", field="target"
+            f"column '{target}' labels anomalies with 1 or True and other rows with 0 or "
+            f"False; channel 'validation' holds {shown}",
+            field="target",
         )
-    return y
+    return y.to_numpy(dtype=np.int32)
 
 
 def _numeric_target(y: pd.Series, target: str, requested_by: str) -> np.ndarray:

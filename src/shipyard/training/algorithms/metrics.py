@@ -2,7 +2,9 @@
 
 Classifiers: auc (one-vs-rest macro for multiclass), accuracy, f1, precision, recall (binary,
 or macro for multiclass) and logloss. Regressors: rmse, mae, r2. Clustering: msd (mean squared
-distance to the closest centre) and, on the train channel, inertia (their sum).
+distance to the closest centre) and, on the train channel, inertia (their sum). Anomaly
+detection: anomaly_rate (the share flagged), score_mean and score_std, and on a labelled
+validation channel auc of the score and precision, recall, f1 of the flags.
 
 Written with numpy alone (they match scikit-learn's definitions; the tests compare them):
 importing sklearn.metrics costs a job process most of a second before it trains.
@@ -17,6 +19,8 @@ from shipyard.training.algorithms.dataset import CLASSIFICATION, ProblemType
 _PROBABILITY_FLOOR = 1e-15
 CLASSIFIER_METRICS = ("accuracy", "auc", "f1", "logloss", "precision", "recall")
 REGRESSOR_METRICS = ("mae", "r2", "rmse")
+ANOMALY_METRICS = ("anomaly_rate", "score_mean", "score_std")
+LABELLED_ANOMALY_METRICS = ("auc", "f1", "precision", "recall")
 
 
 def final_metric_names(problem_type: ProblemType, channel: str) -> tuple[str, ...]:
@@ -25,6 +29,8 @@ def final_metric_names(problem_type: ProblemType, channel: str) -> tuple[str, ..
         return CLASSIFIER_METRICS
     if problem_type == "regression":
         return REGRESSOR_METRICS
+    if problem_type == "anomaly_detection":
+        return ANOMALY_METRICS if channel == "train" else ANOMALY_METRICS + LABELLED_ANOMALY_METRICS
     return ("msd", "inertia") if channel == "train" else ("msd",)
 
 
@@ -34,6 +40,8 @@ def evaluate(
     """Metrics of `raw` model output (see `LoadedModel.raw_predict`) against the encoded target."""
     if problem_type == "clustering":
         return clustering_metrics(channel, raw)
+    if problem_type == "anomaly_detection":
+        return anomaly_metrics(channel, raw, y_true)
     assert y_true is not None
     if problem_type in CLASSIFICATION:
         return classification_metrics(channel, y_true, raw, problem_type)
@@ -85,6 +93,27 @@ def clustering_metrics(channel: str, distances: np.ndarray) -> dict[str, float]:
     metrics = {"msd": float(squared.mean())}
     if channel == "train":
         metrics["inertia"] = float(squared.sum())
+    return _named(channel, metrics)
+
+
+def anomaly_metrics(
+    channel: str, scores: np.ndarray, labels: np.ndarray | None
+) -> dict[str, float]:
+    """`scores` are anomaly scores, a record above 0 is flagged an anomaly; `labels`, when the
+    channel has them, are 1 for a known anomaly and 0 otherwise. auc is left out when the
+    labels hold a single value."""
+    scores = scores.astype(np.float64)
+    flagged = (scores > 0).astype(np.int64)
+    metrics = {
+        "anomaly_rate": float(flagged.mean()),
+        "score_mean": float(scores.mean()),
+        "score_std": float(scores.std()),
+    }
+    if labels is not None:
+        precision, recall, f1 = _precision_recall_f1(labels, flagged, [1])
+        metrics |= {"precision": precision, "recall": recall, "f1": f1}
+        if 0 < np.sum(labels) < len(labels):
+            metrics["auc"] = _binary_auc(labels == 1, scores)
     return _named(channel, metrics)
 
 

@@ -41,7 +41,8 @@ class ModelManifest(BaseModel):
     """What `shipyard-model.json` records about a trained model.
 
     `classes` are the original target values in the order of the probability columns (None
-    for regression and clustering); `feature_names` is the column order the model expects.
+    for regression, clustering and anomaly detection); `feature_names` is the column order
+    the model expects.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -81,7 +82,8 @@ class LoadedModel(ABC):
     """A trained model ready to predict; `predict` is the serving hot path.
 
     Subclasses hold the library object and implement `raw_predict` on a numeric matrix;
-    everything per-call beyond that is a column check and one array conversion.
+    everything per-call beyond that is a column check and one array conversion. A model fed
+    something else than numeric features (documents) also overrides `model_input`.
     """
 
     matrix_dtype: ClassVar[type[np.floating]] = np.float32
@@ -102,11 +104,11 @@ class LoadedModel(ABC):
         (positional) columns, as read from a CSV without header; anything else raises
         ValidationError(field="instances"). Returns {"predictions": [...]} with, for
         classifiers, original class labels and "probabilities" (one list per row, in `classes`
-        order); for clustering, cluster indices and "distances" (to the closest centre).
+        order); for clustering, cluster indices and "distances" (to the closest centre); for
+        anomaly detection, 1 for an anomaly else 0 and "scores" (higher is more anomalous,
+        above 0 an anomaly).
         """
-        matrix = feature_matrix(
-            features, self.feature_names, self.matrix_dtype, self.allows_missing
-        )
+        matrix = self.model_input(features)
         if len(matrix) == 0:  # libraries disagree on empty input; the answer is known
             return {key: [] for key in _OUTPUT_KEYS[self.problem_type]}
         raw = self.raw_predict(matrix)
@@ -122,14 +124,21 @@ class LoadedModel(ABC):
                 "predictions": closest.tolist(),
                 "distances": raw[np.arange(len(raw)), closest].tolist(),
             }
+        if self.problem_type == "anomaly_detection":
+            return {"predictions": (raw > 0).astype(int).tolist(), "scores": raw.tolist()}
         return {"predictions": raw.tolist()}
+
+    def model_input(self, features: pd.DataFrame) -> np.ndarray:
+        """What `raw_predict` takes, from the rows to predict: the checked feature matrix (see
+        `feature_matrix`). Raises ValidationError(field="instances")."""
+        return feature_matrix(features, self.feature_names, self.matrix_dtype, self.allows_missing)
 
     @abstractmethod
     def raw_predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Model output for a checked feature matrix.
+        """Model output for a checked feature matrix (see `model_input`).
 
         Class probabilities (n, k) for classifiers, values (n,) for regression, distances to
-        every centre (n, k) for clustering.
+        every centre (n, k) for clustering, anomaly scores (n,) for anomaly detection.
         """
 
 

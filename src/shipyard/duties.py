@@ -1,0 +1,51 @@
+"""The platform's periodic duties, every room's, on one scheduler.
+
+``shipyard up`` and ``shipyard worker`` each run one; every duty is safe to run in several
+processes at once against one database (each takes the rows it acts on under a lock).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from shipyard.compute import service as compute
+from shipyard.compute.scheduler import Scheduler
+from shipyard.core.artifacts import BaseArtifactStore
+from shipyard.core.config import Settings
+from shipyard.core.db import Database
+from shipyard.debugger import notifications as debugger_notifications
+from shipyard.tuning import service as tuning
+
+REAP_LOST_JOBS = "reap-lost-jobs"
+RECONCILE_TUNING_JOBS = "tuning"
+DELIVER_DEBUGGER_NOTIFICATIONS = "debugger-notifications"
+TUNING_SECONDS = 1.0
+
+
+def platform_scheduler(
+    settings: Settings,
+    db: Database,
+    store: BaseArtifactStore,
+    wake_workers: Callable[[], None] = lambda: None,
+) -> Scheduler:
+    """The duties of one process; `wake_workers` tells its job worker that jobs were queued."""
+    scheduler = Scheduler()
+
+    def reconcile_tuning_jobs() -> None:
+        if tuning.reconcile_all(db, settings, store):
+            wake_workers()
+
+    hostname = socket.gethostname()
+    scheduler.every(
+        max(settings.heartbeat_seconds * 5, 5.0),
+        REAP_LOST_JOBS,
+        lambda: compute.reap_lost_jobs(db, hostname, settings.heartbeat_timeout_seconds),
+    )
+    scheduler.every(TUNING_SECONDS, RECONCILE_TUNING_JOBS, reconcile_tuning_jobs)
+    scheduler.every(
+        debugger_notifications.NOTIFICATIONS_SECONDS,
+        DELIVER_DEBUGGER_NOTIFICATIONS,
+        lambda: debugger_notifications.run_notifications(db, settings),
+    )
+    return scheduler

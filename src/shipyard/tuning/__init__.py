@@ -1,0 +1,1 @@
+"""Hyperparameter tuning jobs: many training jobs, chosen by Optuna, toward one objective."""
