@@ -210,3 +210,19 @@ def test_a_tuning_job_page_shows_its_trials_and_charts(open_page, live_server) -
     expect(coordinates.locator(".scatterlayer .trace")).not_to_have_count(0)
     page.click("#trials tbody tr >> nth=0 >> a")
     expect(page.locator("#job-name")).to_contain_text("console-grid-")
+
+    hyperband = {**request, "name": "console-hyperband"}
+    hyperband["hyperparameter_tuning_job_config"] = {
+        **request["hyperparameter_tuning_job_config"],
+        "strategy": "Hyperband",
+        "strategy_config": {"hyperband_strategy_config": {"min_resource": 1, "max_resource": 9}},
+        "resource_limits": {"max_number_of_training_jobs": 6, "max_parallel_training_jobs": 2},
+    }
+    with live_server.http() as http:
+        created = http.post("/api/v1/tuning-jobs", json=hyperband)
+        assert created.status_code == 201, created.text
+    live_server.wait_for_status("/api/v1/tuning-jobs/console-hyperband", ("Completed",))
+    page.goto("/console/tuning-jobs/console-hyperband")
+    expect(page.locator("#trials thead")).to_contain_text("Rung")
+    expect(page.locator("#trials thead")).to_contain_text("num_round")
+    expect(page.locator("#trials tbody tr")).to_have_count(6)

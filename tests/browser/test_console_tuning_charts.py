@@ -43,7 +43,8 @@ def job(objective_type: str = "Maximize") -> TuningJobOut:
 
 def trial(number: int, value: float | None, **tuned: Any) -> TrialOut:
     return TrialOut(
-        number=number, training_job_name=f"t-{number:03d}", tuned_hyperparameters=tuned,
+        number=number, configuration=number, rung=None, training_job_name=f"t-{number:03d}",
+        tuned_hyperparameters=tuned,
         training_job_status="Completed", objective_status="Succeeded" if value else "Failed",
         final_objective_value=value, early_stopped=tuned.pop("early", False),
         failure_reason=None, created_at=AT, ended_at=AT,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shipyard.tuning.models import TuningTrial
-from shipyard.tuning.progress import best, counters, past_trial, rung_steps, thin, verdict
+from shipyard.tuning.progress import best, counters, past_trial, thin, verdict
 from shipyard.tuning.schemas import TuningJobConfig
 
 
@@ -26,6 +26,8 @@ def trial(number: int, value: float | None = None, status: str = "Completed", **
     ended = status in ("Completed", "Failed", "Stopped")
     return TuningTrial(
         number=number,
+        configuration=number,
+        rung=None,
         training_job_name=f"t-{number:03d}",
         hyperparameters={"eta": 0.1},
         params={"eta": 0.1},
@@ -109,26 +111,11 @@ def test_a_trial_as_the_search_learns_from_it() -> None:
     assert past_trial(trial(3, None, "InProgress", ended=False)).state == "running"
 
 
-def test_curves_are_thinned_but_keep_the_last_step_and_the_rungs() -> None:
+def test_curves_are_thinned_but_keep_the_last_step() -> None:
     curve = {step: step / 1000 for step in range(1000)}
-    thinned = thin(curve, keep={81, 243})
-    assert len(thinned) <= 103
-    assert 999 in thinned and 81 in thinned and 243 in thinned
-    assert thinned[81] == 0.081
+    thinned = thin(curve)
+    assert len(thinned) <= 101
+    assert 0 in thinned and 999 in thinned
+    assert all(thinned[step] == curve[step] for step in thinned)
     short = {0: 0.5, 1: 0.6}
-    assert thin(short, keep=set()) == short
-
-
-def test_hyperband_rungs_are_powers_of_the_reduction_factor() -> None:
-    hyperband = config(
-        strategy="Hyperband",
-        strategy_config={
-            "hyperband_strategy_config": {
-                "min_resource": 2,
-                "max_resource": 60,
-                "reduction_factor": 3,
-            }
-        },
-    )
-    assert rung_steps(hyperband) == {2, 6, 18, 54}
-    assert rung_steps(config()) == set()
+    assert thin(short) == short

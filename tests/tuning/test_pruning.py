@@ -1,4 +1,4 @@
-"""Early stopping inside a trial: the median rule and Hyperband over a snapshot of peers."""
+"""Early stopping inside a trial: the median rule over a snapshot of its peers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ def median_plan(peers: list[PeerTrial], number: int, **options: object) -> Pruni
         trial_number=number,
         objective_metric="validation:auc",
         direction="maximize",
-        pruner="median",
         n_startup_trials=3,
         peers=peers,
         **options,  # type: ignore[arg-type]
@@ -71,38 +70,6 @@ def test_as_a_training_stop_check_it_reads_the_objective_out_of_a_steps_metrics(
     pruner = TrialPruner(median_plan(GOOD_PEERS, 4))
     assert pruner(0, {"train:auc": 0.99}) is None  # no objective at this step: nothing to judge
     assert pruner(0, {"train:auc": 0.99, "validation:auc": 0.3}) is not None
-
-
-def hyperband_plan(peers: list[PeerTrial], number: int) -> PruningPlan:
-    return PruningPlan(
-        study_name="bands",
-        trial_number=number,
-        objective_metric="validation:auc",
-        direction="maximize",
-        pruner="hyperband",
-        min_resource=1,
-        max_resource=27,
-        reduction_factor=3,
-        peers=peers,
-    )
-
-
-def test_hyperband_stops_a_trial_at_a_rung_where_its_peers_were_better() -> None:
-    peers = [
-        PeerTrial(number=n, state="complete", value=0.9, intermediate=curve(0.9, steps=27))
-        for n in range(30)
-    ]
-    stopped_at: list[int | None] = []
-    for number in range(30, 40):  # several trials, so that they fall into several brackets
-        pruner = TrialPruner(hyperband_plan(peers, number))
-        steps = [s for s, v in curve(0.55, steps=27, start=0.4).items() if pruner.report(s, v)]
-        stopped_at.append(steps[0] if steps else None)
-        if steps:
-            assert "Hyperband, reduction factor 3" in (pruner.reason or "")
-    # A bracket's first rung is at 1, 3 or 9 steps; the last bracket's is at 27, past the end:
-    # Hyperband always lets some trials run their whole budget.
-    assert {step for step in stopped_at if step is not None} <= {1, 3, 9}
-    assert 4 <= sum(step is not None for step in stopped_at) < len(stopped_at)
 
 
 def test_peers_the_trial_never_heard_of_are_placeholders() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -175,7 +176,9 @@ def test_grid_runs_every_point_once(api: Any, channels: Channels) -> None:
     assert points == [(d, e) for d in (2, 3, 4) for e in (0.1, 0.3)]
 
 
-def test_hyperband_stops_most_trials_at_its_rungs(api: Any, channels: Channels) -> None:
+def test_hyperband_tries_many_configurations_briefly_and_few_long(
+    api: Any, channels: Channels
+) -> None:
     request = tuning_request(
         "hyperband",
         channels,
@@ -183,21 +186,32 @@ def test_hyperband_stops_most_trials_at_its_rungs(api: Any, channels: Channels) 
         static={},
         strategy="Hyperband",
         strategy_config={"hyperband_strategy_config": {"min_resource": 3, "max_resource": 81}},
-        **limits(15, 1),
+        **limits(24, 2),
     )
     created = create(api, request)
-    definition = created["training_job_definition"]
-    assert definition["static_hyperparameters"] == {"num_round": 81}  # the budget
+    settings = created["hyperparameter_tuning_job_config"]["strategy_config"]
+    assert settings["hyperband_strategy_config"]["resource_hyperparameter"] == "num_round"
 
     done = wait_for_tuning(api, "hyperband")
 
     assert done["status"] == "Completed"
     trials = trials_of(api, "hyperband")
-    stopped = [t for t in trials if t["early_stopped"]]
-    assert len(stopped) >= 5
-    rounds = [len(stepped(job_metrics(api, t["training_job_name"]))) for t in trials]
-    assert sum(rounds) < 0.6 * 81 * len(trials)  # most trials ran far less than the budget
-    assert max(rounds) == 81
+    assert len(trials) == 24 and all(t["training_job_status"] == "Completed" for t in trials)
+    ladder = [3, 9, 27, 81]
+    by_rung = Counter(t["rung"] for t in trials)
+    assert by_rung[0] > by_rung[1] > 0  # most configurations get the fewest rounds
+    for trial in trials:
+        rounds = stepped(job_metrics(api, trial["training_job_name"]))
+        assert len(rounds) == ladder[trial["rung"]] == trial["tuned_hyperparameters"]["num_round"]
+    climbed = {t["configuration"] for t in trials if t["rung"] > 0}
+    for configuration in climbed:  # a configuration goes up with the same hyperparameters
+        runs = [t for t in trials if t["configuration"] == configuration]
+        tuned = [{k: v for k, v in t["tuned_hyperparameters"].items() if k != "num_round"}
+                 for t in runs]  # fmt: skip
+        assert all(t == tuned[0] for t in tuned)
+    configurations = {t["configuration"] for t in trials}
+    spent = sum(ladder[t["rung"]] for t in trials)
+    assert spent < 0.5 * 81 * len(configurations)  # far less than their whole budgets
 
 
 def test_stopping_a_tuning_job_stops_its_running_trials(api: Any, tmp_path: Any) -> None:

@@ -97,10 +97,22 @@ CASES: list[tuple[str, Change, str, str]] = [
     ("hyperband with early stopping", lambda r: r[CONFIG].update(
         strategy="Hyperband", training_job_early_stopping_type="Auto"),
      f"{CONFIG}.training_job_early_stopping_type", "Off"),
-    ("hyperband beyond the rounds", lambda r: r[CONFIG].update(
+    ("hyperband tuning its resource", lambda r: (r[CONFIG].update(
+        strategy="Hyperband", parameter_ranges={"integer_parameter_ranges": [
+            {"name": "num_round", "min_value": 10, "max_value": 100}]}),
+        r["training_job_definition"].update(static_hyperparameters={})),
+     f"{RANGES}.integer_parameter_ranges.0.name", "Hyperband's resource"),
+    ("hyperband without iterations", lambda r: (r[CONFIG].update(
+        strategy="Hyperband", parameter_ranges={"integer_parameter_ranges": [
+            {"name": "num_trees", "min_value": 10, "max_value": 100}]}),
+        r["training_job_definition"].update(algorithm="random-forest",
+                                            static_hyperparameters={})),
+     f"{CONFIG}.strategy", "no hyperparameter that sets its iterations"),
+    ("hyperband with a bottom above the top", lambda r: r[CONFIG].update(
         strategy="Hyperband",
-        strategy_config={"hyperband_strategy_config": {"max_resource": 500}}),
-     f"{CONFIG}.strategy_config.hyperband_strategy_config.max_resource", "more than the 40"),
+        strategy_config={"hyperband_strategy_config": {"min_resource": 50}}),
+     f"{CONFIG}.strategy_config.hyperband_strategy_config.min_resource",
+     "less than max_resource (40)"),
     ("a missing channel file", setter("training_job_definition.channels.train", "/nowhere.csv"),
      "training_job_definition.channels.train", "outside the allowed data roots"),
     ("a missing target", setter("training_job_definition.target", "fraud"),

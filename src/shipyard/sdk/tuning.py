@@ -289,6 +289,8 @@ class HyperparameterTuner:
             row.update(
                 TrainingJobName=trial["training_job_name"],
                 TrialNumber=trial["number"],
+                Configuration=trial["configuration"],
+                Rung=trial["rung"],
                 TrainingJobStatus=trial["training_job_status"],
                 FinalObjectiveValue=trial["final_objective_value"],
                 EarlyStopped=trial["early_stopped"],

@@ -44,7 +44,9 @@ class TuningJob(Base):
 
 class TuningTrial(Base):
     """A trial's tuned hyperparameters, as the user sees them (`hyperparameters`) and in
-    Optuna's terms (`params`), and — once its training job has ended — its outcome."""
+    Optuna's terms (`params`), and — once its training job has ended — its outcome.
+    `configuration` numbers the hyperparameters drawn (Hyperband runs one at several
+    rungs, each a trial); `rung` is the Hyperband rung, else None."""
 
     __tablename__ = "tuning_trials"
     __table_args__ = (UniqueConstraint("tuning_job", "number"),)
@@ -54,6 +56,8 @@ class TuningTrial(Base):
         ForeignKey("tuning_jobs.name", ondelete="CASCADE"), index=True
     )
     number: Mapped[int] = mapped_column(Integer)
+    configuration: Mapped[int] = mapped_column(Integer)
+    rung: Mapped[int | None] = mapped_column(Integer)
     training_job_name: Mapped[str] = mapped_column(String(64), unique=True)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)

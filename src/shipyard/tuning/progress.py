@@ -57,7 +57,7 @@ def mark_ended(
     trial.objective_value = value if counts and value is not None and math.isfinite(value) else None
     if job.status == "Completed" and trial.objective_value is None:
         trial.failure_reason = f"the training job did not report the objective metric {metric}"
-    trial.intermediate = {str(step): v for step, v in thin(curve, rung_steps(config)).items()}
+    trial.intermediate = {str(step): v for step, v in thin(curve).items()}
 
 
 def mark_lost(trial: TuningTrial) -> None:
@@ -201,22 +201,16 @@ def pruning_plan(
     number: int,
 ) -> dict[str, Any] | None:
     """The plan trial `number` decides its early stopping by (see tuning.pruning), with
-    its peers' curves as they are now; None when the tuning job stops no trial early."""
-    hyperband = config.strategy == "Hyperband"
-    if not hyperband and config.training_job_early_stopping_type != "Auto":
+    its peers' curves as they are now; None unless the job stops trials early (Auto)."""
+    if config.training_job_early_stopping_type != "Auto":
         return None
-    settings = config.strategy_config.hyperband_strategy_config
     plan = PruningPlan(
         study_name=row.name,
         trial_number=number,
         objective_metric=config.objective.metric_name,
         direction="maximize" if config.objective.type == "Maximize" else "minimize",
-        pruner="hyperband" if hyperband else "median",
         n_startup_trials=MEDIAN_STARTUP_TRIALS,
         n_warmup_steps=_warmup_steps(row, config),
-        min_resource=settings.min_resource,
-        max_resource=settings.max_resource,
-        reduction_factor=settings.reduction_factor,
         peers=[peer for t in trials if (peer := _peer(session, t, config)) is not None],
     )
     return plan.model_dump(mode="json")
@@ -249,32 +243,15 @@ def _peer(session: Session, trial: TuningTrial, config: TuningJobConfig) -> Peer
     job_id = training.job_id_of(session, trial.training_job_name)
     points = compute.read_metrics(session, job_id, config.objective.metric_name)
     curve = {p.step: p.value for p in points if p.step is not None and math.isfinite(p.value)}
-    return PeerTrial(
-        number=trial.number, state="running", intermediate=thin(curve, rung_steps(config))
-    )
+    return PeerTrial(number=trial.number, state="running", intermediate=thin(curve))
 
 
-def rung_steps(config: TuningJobConfig) -> set[int]:
-    """The steps at which Hyperband compares trials: min_resource × reduction_factor^k."""
-    if config.strategy != "Hyperband":
-        return set()
-    settings = config.strategy_config.hyperband_strategy_config
-    limit = settings.max_resource or settings.min_resource
-    steps, step = set(), settings.min_resource
-    while step <= limit:
-        steps.add(step)
-        step *= settings.reduction_factor
-    return steps
-
-
-def thin(curve: dict[int, float], keep: set[int]) -> dict[int, float]:
-    """At most MAX_CURVE_POINTS evenly spaced steps of `curve`, plus the last one and the
-    first step at or after each step in `keep` (where the pruner looks)."""
+def thin(curve: dict[int, float]) -> dict[int, float]:
+    """At most MAX_CURVE_POINTS evenly spaced steps of `curve`, and its last one: what a
+    peer's curve needs for the median rule, which compares at the steps it has."""
     steps = sorted(curve)
     if len(steps) <= MAX_CURVE_POINTS:
         return dict(curve)
     stride = math.ceil(len(steps) / MAX_CURVE_POINTS)
     chosen = set(steps[::stride]) | {steps[-1]}
-    for wanted in keep:
-        chosen |= {next((s for s in steps if s >= wanted), steps[-1])}
     return {step: curve[step] for step in sorted(chosen)}

@@ -1,12 +1,12 @@
 """Early stopping of a tuning trial, decided inside the trial's own process.
 
-The tuning job hands each trial a :class:`PruningPlan`: its objective, the Optuna pruner
-to apply (the median rule for ``training_job_early_stopping_type: Auto``, Hyperband for
-the ``Hyperband`` strategy) and a snapshot of its peers' intermediate objective values
-when it was created. The trial rebuilds an in-memory Optuna study from that snapshot and
-asks the pruner after each step it reports. Deciding in the trial keeps the decision
-immediate and deterministic: it does not depend on how fast the platform reads the
-trial's output, and it needs no channel back into a running job.
+The tuning job hands each trial of a ``training_job_early_stopping_type: Auto`` job a
+:class:`PruningPlan`: its objective, the settings of Optuna's median stopping rule, and a
+snapshot of its peers' intermediate objective values when it was created. The trial
+rebuilds an in-memory Optuna study from that snapshot and asks the rule after each step
+it reports. Deciding in the trial keeps the decision immediate and deterministic: it does
+not depend on how fast the platform reads the trial's output, and it needs no channel
+back into a running job.
 
 This module is what a job process imports from the tuning room (through the training
 runtime, or ``shipyard.training.log_metric`` in a script); it touches no database.
@@ -47,17 +47,13 @@ class PruningPlan(BaseModel):
     trial_number: int = Field(ge=0)
     objective_metric: str
     direction: Literal["maximize", "minimize"]
-    pruner: Literal["median", "hyperband"]
     n_startup_trials: int = Field(default=5, ge=0)
     n_warmup_steps: int = Field(default=0, ge=0)
-    min_resource: int = Field(default=1, ge=1)
-    max_resource: int | None = Field(default=None, ge=1)
-    reduction_factor: int = Field(default=3, ge=2)
     peers: list[PeerTrial] = Field(default_factory=list)
 
 
 class TrialPruner:
-    """Asks the plan's pruner about each step; once it says prune, `reason` says why.
+    """Asks the median rule about each step; once it says stop, `reason` says why.
 
     Call it as a training `should_stop(step, metrics)` (it reads the objective out of the
     step's metrics), or `report(step, value)` with the objective itself.
@@ -66,12 +62,14 @@ class TrialPruner:
     def __init__(self, plan: PruningPlan) -> None:
         self.plan = plan
         self.reason: str | None = None
-        self._pruner = _make_pruner(plan)
+        self._pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=plan.n_startup_trials, n_warmup_steps=plan.n_warmup_steps
+        )
         self._study = optuna.create_study(
             study_name=plan.study_name, direction=plan.direction, pruner=self._pruner
         )
         self._storage = self._study._storage
-        self._replay_peers()
+        self._add_peers()
         self._trial_id = self._storage.create_new_trial(
             self._study._study_id, template_trial=create_trial(state=TrialState.RUNNING)
         )
@@ -88,27 +86,18 @@ class TrialPruner:
         if self._pruner.prune(self._study, self._storage.get_trial(self._trial_id)):
             self.reason = (
                 f"EarlyStopped: {self.plan.objective_metric} was {value:.6g} at step {step}, "
-                f"worse than its peers' at that step ({self._rule()})"
+                "worse than its peers' at that step (median stopping rule)"
             )
         return self.reason
 
-    def _rule(self) -> str:
-        if self.plan.pruner == "median":
-            return "median stopping rule"
-        return f"Hyperband, reduction factor {self.plan.reduction_factor}"
-
-    def _replay_peers(self) -> None:
-        """Add the peers under their own trial numbers (Hyperband's brackets hash them).
-
-        For Hyperband each peer's steps are reported in order, so that the pruner records
-        the value the peer had at each rung it reached; the median rule needs only the
-        values themselves.
-        """
+    def _add_peers(self) -> None:
+        """The peers, under their own trial numbers, with their intermediate values; a
+        number the plan does not name is a failed trial, which compares with no one."""
         by_number = {peer.number: peer for peer in self.plan.peers}
         study_id = self._study._study_id
         for number in range(self.plan.trial_number):
             peer = by_number.get(number)
-            if peer is None:  # unknown to this trial: a failed trial competes with no one
+            if peer is None:
                 self._storage.create_new_trial(
                     study_id, template_trial=create_trial(state=TrialState.FAIL)
                 )
@@ -118,24 +107,10 @@ class TrialPruner:
             )
             for step in sorted(peer.intermediate):
                 self._storage.set_trial_intermediate_value(trial_id, step, peer.intermediate[step])
-                if self.plan.pruner == "hyperband":
-                    self._pruner.prune(self._study, self._storage.get_trial(trial_id))
             if peer.state == "complete" and peer.value is not None:
                 self._storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [peer.value])
             elif peer.state == "pruned":
                 self._storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-
-
-def _make_pruner(plan: PruningPlan) -> optuna.pruners.BasePruner:
-    if plan.pruner == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=plan.n_startup_trials, n_warmup_steps=plan.n_warmup_steps
-        )
-    return optuna.pruners.HyperbandPruner(
-        min_resource=plan.min_resource,
-        max_resource=plan.max_resource or "auto",
-        reduction_factor=plan.reduction_factor,
-    )
 
 
 def pruner_from_payload(document: Mapping[str, object] | None) -> TrialPruner | None:

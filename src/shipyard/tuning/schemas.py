@@ -71,14 +71,14 @@ class ResourceLimits(_Strict):
 
 
 class HyperbandStrategyConfig(_Strict):
-    """Resources are iterations (boosting rounds, epochs: the steps a trial reports).
-
-    `max_resource` defaults to the static `num_round` / `num_iterations` of a booster.
-    """
+    """Hyperband's resource is a trial's iterations, set by `resource_hyperparameter` (by
+    default a booster's `num_round` / `num_iterations`, a script's or factorization
+    machine's `epochs`); `max_resource` defaults to its static value."""
 
     min_resource: int = Field(default=1, ge=1)
     max_resource: int | None = Field(default=None, ge=1)
     reduction_factor: int = Field(default=3, ge=2, le=10)
+    resource_hyperparameter: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class StrategyConfig(_Strict):
@@ -150,9 +150,14 @@ class TuningJobIn(_Strict):
 
 
 class TrialOut(BaseModel):
-    """One trial: a training job with its tuned hyperparameters and its objective."""
+    """One trial: a training job with its tuned hyperparameters and its objective. Under
+    Hyperband a configuration runs as a trial per rung it reaches, each with more
+    iterations; other strategies try each configuration once (`configuration` is then the
+    trial's number and `rung` None)."""
 
     number: int
+    configuration: int
+    rung: int | None
     training_job_name: str
     tuned_hyperparameters: dict[str, Any]
     training_job_status: str

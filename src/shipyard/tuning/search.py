@@ -46,8 +46,8 @@ from shipyard.tuning.schemas import (
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 AUTO_LOG_SPAN = 1000.0
 # Hyperband samples at random, as in its paper: its strength is in spending little on the
-# many configurations it tries, and a model of the objective fitted to trials it stopped
-# early (at a few iterations) led TPE astray in benchmarks/tuning.py.
+# many configurations it tries, and a model of the objective fitted to short runs would
+# mislead TPE. (It asks by configuration, not trial, number: see tuning.hyperband.)
 RANDOM_STRATEGIES = ("Random", "Hyperband")
 MAX_GRID_POINTS = 10_000
 

@@ -28,8 +28,7 @@ from shipyard.core.db import Database
 from shipyard.core.errors import AlreadyExists, InvalidState, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
 from shipyard.training import service as training
-from shipyard.training.algorithms import get_algorithm
-from shipyard.tuning import progress
+from shipyard.tuning import hyperband, progress
 from shipyard.tuning.models import TuningJob, TuningTrial
 from shipyard.tuning.schemas import (
     TUNING_STATUSES,
@@ -42,7 +41,6 @@ from shipyard.tuning.schemas import (
 )
 from shipyard.tuning.search import PastTrial, Search
 from shipyard.tuning.validation import (
-    ITERATION_HYPERPARAMETERS,
     check_tuning_job,
     check_warm_start,
     trial_request,
@@ -64,11 +62,12 @@ def create_tuning_job(
     checked = check_tuning_job(session, settings, store, request)
     check_warm_start(session, request)
     definition = request.training_job_definition
-    if checked.max_resource is not None and definition.algorithm is not None:
-        definition = _with_iterations(definition, checked.config, checked.max_resource)
     config = checked.config.model_copy(deep=True)
     config.resource_limits.max_number_of_training_jobs = checked.max_jobs
-    config.strategy_config.hyperband_strategy_config.max_resource = checked.max_resource
+    if checked.hyperband is not None:
+        settings_of_hyperband = config.strategy_config.hyperband_strategy_config
+        settings_of_hyperband.max_resource = checked.hyperband.maximum
+        settings_of_hyperband.resource_hyperparameter = checked.hyperband.hyperparameter
     row = TuningJob(
         name=checked.name,
         status="InProgress",
@@ -84,21 +83,6 @@ def create_tuning_job(
     session.add(row)
     session.flush()
     return to_out(row, [])
-
-
-def _with_iterations(
-    definition: TrainingJobDefinition, config: TuningJobConfig, max_resource: int
-) -> TrainingJobDefinition:
-    """Hyperband's budget is a trial's iterations: a built-in runs up to max_resource of
-    them unless its iteration hyperparameter is set or tuned."""
-    assert definition.algorithm is not None
-    keys = get_algorithm(definition.algorithm).hyperparameters_schema.keys()
-    tuned = {spec.name for spec in config.parameter_ranges.integer_parameter_ranges}
-    for key in ITERATION_HYPERPARAMETERS:
-        if key in keys and key not in definition.static_hyperparameters and key not in tuned:
-            statics = {**definition.static_hyperparameters, key: max_resource}
-            return definition.model_copy(update={"static_hyperparameters": statics})
-    return definition
 
 
 def describe_tuning_job(session: Session, name: str) -> TuningJobOut:
@@ -223,7 +207,7 @@ def _start_trials(
     started = 0
     for _ in range(wanted):
         number = len(trials)
-        params, tuned = search.ask(number)
+        configuration, rung, params, tuned = _next_configuration(config, search, trials, number)
         name = trial_name(row.name, number)
         request = trial_request(definition, name, tuned)
         request.tags = {**request.tags, TUNING_TAG: row.name, "shipyard:trial": str(number)}
@@ -237,6 +221,8 @@ def _start_trials(
         trial = TuningTrial(
             tuning_job=row.name,
             number=number,
+            configuration=configuration,
+            rung=rung,
             training_job_name=name,
             hyperparameters=tuned,
             params=params,
@@ -251,6 +237,26 @@ def _start_trials(
         started += 1
     session.flush()
     return started
+
+
+def _next_configuration(
+    config: TuningJobConfig, search: Search, trials: Sequence[TuningTrial], number: int
+) -> tuple[int, int | None, dict[str, Any], dict[str, Any]]:
+    """(configuration, rung, Optuna params, hyperparameters) of trial `number`: a new draw
+    of the search, or — under Hyperband — a configuration going up a rung."""
+    if config.strategy != "Hyperband":
+        params, tuned = search.ask(number)
+        return number, None, params, tuned
+    settings = config.strategy_config.hyperband_strategy_config
+    segment = hyperband.next_segment(trials, settings, config.objective.type == "Maximize")
+    if segment.new:
+        params, tuned = search.ask(segment.configuration)
+    else:
+        first = next(t for t in trials if t.configuration == segment.configuration)
+        params, tuned = dict(first.params), dict(first.hyperparameters)
+    assert settings.resource_hyperparameter is not None
+    tuned[settings.resource_hyperparameter] = segment.resource
+    return segment.configuration, segment.rung, params, tuned
 
 
 def trial_name(tuning_job: str, number: int) -> str:
@@ -323,6 +329,8 @@ def to_out(row: TuningJob, trials: Sequence[TuningTrial]) -> TuningJobOut:
 def trial_out(trial: TuningTrial) -> TrialOut:
     return TrialOut(
         number=trial.number,
+        configuration=trial.configuration,
+        rung=trial.rung,
         training_job_name=trial.training_job_name,
         tuned_hyperparameters=trial.hyperparameters,
         training_job_status=trial.training_job_status,

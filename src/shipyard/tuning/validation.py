@@ -37,7 +37,7 @@ RANGES = f"{CONFIG}.parameter_ranges"
 DEFINITION = "training_job_definition"
 TRIAL_SUFFIX = len("-1000")
 MAX_TUNING_NAME_LENGTH = MAX_NAME_LENGTH - TRIAL_SUFFIX
-# The static hyperparameter that bounds a built-in's iterations (Hyperband's max_resource).
+# The hyperparameters that set a built-in's iterations (Hyperband's resource).
 ITERATION_HYPERPARAMETERS = ("num_round", "num_iterations", "epochs")
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -49,7 +49,7 @@ class CheckedTuningJob:
     name: str
     config: TuningJobConfig
     max_jobs: int
-    max_resource: int | None
+    hyperband: HyperbandResource | None
 
 
 def check_tuning_job(
@@ -68,8 +68,8 @@ def check_tuning_job(
     _check_ranges(config.parameter_ranges, definition)
     sample = _check_definition(session, settings, store, name, definition, config)
     _check_objective(config, definition, sample)
-    max_resource = _check_hyperband(config, definition, sample)
-    return CheckedTuningJob(name, config, max_jobs, max_resource)
+    hyperband = _check_hyperband(config, definition, sample)
+    return CheckedTuningJob(name, config, max_jobs, hyperband)
 
 
 def _check_limits(config: TuningJobConfig) -> int:
@@ -250,10 +250,19 @@ def _check_objective(
         )
 
 
+@dataclass(frozen=True)
+class HyperbandResource:
+    """What Hyperband varies per rung: this hyperparameter, up to `maximum` iterations."""
+
+    hyperparameter: str
+    maximum: int
+
+
 def _check_hyperband(
     config: TuningJobConfig, definition: TrainingJobDefinition, sample: dict[str, Any]
-) -> int | None:
-    """Hyperband's largest budget per trial, in steps; None for the other strategies."""
+) -> HyperbandResource | None:
+    """The iteration hyperparameter Hyperband sets and its largest value; None for the
+    other strategies."""
     if config.strategy != "Hyperband":
         return None
     if config.training_job_early_stopping_type != "Off":
@@ -261,46 +270,38 @@ def _check_hyperband(
             "must be Off with the Hyperband strategy, which stops trials early itself",
             f"{CONFIG}.training_job_early_stopping_type",
         )
-    hyperband = config.strategy_config.hyperband_strategy_config
+    settings = config.strategy_config.hyperband_strategy_config
     field = f"{CONFIG}.strategy_config.hyperband_strategy_config"
-    iterations = _iterations(config, definition.static_hyperparameters)
-    max_resource = hyperband.max_resource or iterations or _iterations(config, sample)
-    if hyperband.max_resource and iterations and iterations < hyperband.max_resource:
+    name = settings.resource_hyperparameter or _iteration_hyperparameter(definition)
+    if name is None:
         raise ValidationError(
-            f"is {hyperband.max_resource}, more than the {iterations} iterations a trial runs; "
-            "leave the iteration hyperparameter out and Hyperband sets it",
-            f"{field}.max_resource",
+            f"{definition.algorithm} has no hyperparameter that sets its iterations "
+            f"({', '.join(ITERATION_HYPERPARAMETERS)}); Hyperband needs one",
+            f"{CONFIG}.strategy",
         )
-    if max_resource is None:
-        raise ValidationError(
-            "required: the most steps (epochs) a trial of this script may run",
-            f"{field}.max_resource",
-        )
-    if hyperband.min_resource >= max_resource:
-        raise ValidationError(
-            f"must be less than max_resource ({max_resource})", f"{field}.min_resource"
-        )
-    if definition.algorithm is not None:
-        emitted = get_algorithm(definition.algorithm).emitted_metrics(sample, definition.channels)
-        if config.objective.metric_name not in emitted.stepped:
+    for range_field, spec in _each_range(config.parameter_ranges):
+        if spec.name == name:
             raise ValidationError(
-                "Hyperband compares trials step by step, but the objective is reported "
-                "only at the end; give a validation channel and a per-iteration metric",
-                f"{CONFIG}.objective.metric_name",
+                f"'{name}' is Hyperband's resource, which it sets per rung; do not tune it",
+                f"{range_field}.name",
             )
-    return max_resource
+    static = str(definition.static_hyperparameters.get(name, sample.get(name)))
+    maximum = settings.max_resource or (int(static) if static.isdigit() else None)
+    if maximum is None:
+        raise ValidationError(f"required: the most {name} a trial may run", f"{field}.max_resource")
+    if settings.min_resource >= maximum:
+        raise ValidationError(
+            f"must be less than max_resource ({maximum})", f"{field}.min_resource"
+        )
+    return HyperbandResource(name, maximum)
 
 
-def _iterations(config: TuningJobConfig, hyperparameters: Mapping[str, Any]) -> int | None:
-    """The most iterations a trial runs: the largest of a tuned iteration range, or the
-    iteration hyperparameter among `hyperparameters`."""
-    tuned = {r.name: r.max_value for r in config.parameter_ranges.integer_parameter_ranges}
-    for key in ITERATION_HYPERPARAMETERS:
-        if key in tuned:
-            return int(tuned[key])
-        if key in hyperparameters and str(hyperparameters[key]).isdigit():
-            return int(hyperparameters[key])
-    return None
+def _iteration_hyperparameter(definition: TrainingJobDefinition) -> str | None:
+    """A built-in's iteration hyperparameter, by its schema; a script's `epochs`."""
+    if definition.algorithm is None:
+        return "epochs"
+    keys = get_algorithm(definition.algorithm).hyperparameters_schema.keys()
+    return next((key for key in ITERATION_HYPERPARAMETERS if key in keys), None)
 
 
 def check_warm_start(session: Session, request: TuningJobIn) -> list[TuningJob]:

@@ -178,9 +178,7 @@ class LocalExecutor(BaseExecutor):
             return cpus
 
 
-def _job_environment(
-    spec: JobSpec, workdir: Path, threads: int | None
-) -> dict[str, str]:
+def _job_environment(spec: JobSpec, workdir: Path, threads: int | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPYARD_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["SHIPYARD_WORK_DIR"] = str(workdir)

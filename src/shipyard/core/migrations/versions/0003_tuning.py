@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("tuning_job", sa.String(length=64), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("configuration", sa.Integer(), nullable=False),
+        sa.Column("rung", sa.Integer(), nullable=True),
         sa.Column("training_job_name", sa.String(length=64), nullable=False),
         sa.Column("hyperparameters", sa.JSON(), nullable=False),
         sa.Column("params", sa.JSON(), nullable=False),
