@@ -319,14 +319,14 @@ def shipyard_rows_ms(path: Path) -> float:
             trial = TuningTrial(
                 tuning_job="bench", number=number, training_job_name=f"bench-{number:03d}",
                 hyperparameters={"eta": 0.1, "max_depth": 3}, params={"eta": 0.1, "max_depth": 3},
-                ended=False, training_job_status="Pending", early_stopped=False, intermediate={},
+                training_job_status="Pending", intermediate={},
                 created_at=pd.Timestamp.now(tz="UTC"),
             )  # fmt: skip
             session.add(trial)
         with db.session_scope() as session:
             row = session.get(TuningTrial, trial.id)
             assert row is not None
-            row.ended, row.training_job_status, row.objective_value = True, "Completed", 0.9
+            row.training_job_status, row.objective_value = "Completed", 0.9
             row.intermediate = {str(s): v for s, v in thin(curve, set()).items()}
     elapsed = time.perf_counter() - started
     db.dispose()

@@ -14,7 +14,6 @@ SETTINGS = HyperbandStrategyConfig(min_resource=1, max_resource=9, reduction_fac
 
 
 def segment(number: int, configuration: int, rung: int, value: float | None) -> TuningTrial:
-    ended = value is not None or rung < 0
     return TuningTrial(
         number=number,
         configuration=configuration,
@@ -22,10 +21,8 @@ def segment(number: int, configuration: int, rung: int, value: float | None) -> 
         training_job_name=f"hb-{number:03d}",
         hyperparameters={},
         params={},
-        ended=ended,
-        training_job_status="Completed" if ended else "InProgress",
+        training_job_status="Completed" if value is not None else "InProgress",
         objective_value=value,
-        early_stopped=False,
         intermediate={},
     )
 

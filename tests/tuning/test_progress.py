@@ -23,7 +23,8 @@ def config(max_jobs: int = 10, objective_type: str = "Maximize", **extra: Any) -
 
 
 def trial(number: int, value: float | None = None, status: str = "Completed", **fields: Any):
-    ended = status in ("Completed", "Failed", "Stopped")
+    early = fields.pop("early_stopped", False)
+    reason = "EarlyStopped: worse than its peers" if early else None
     return TuningTrial(
         number=number,
         configuration=number,
@@ -31,12 +32,10 @@ def trial(number: int, value: float | None = None, status: str = "Completed", **
         training_job_name=f"t-{number:03d}",
         hyperparameters={"eta": 0.1},
         params={"eta": 0.1},
-        ended=fields.pop("ended", ended),
         training_job_status=status,
         objective_value=value,
-        early_stopped=fields.pop("early_stopped", False),
         intermediate=fields.pop("intermediate", {}),
-        failure_reason=fields.pop("failure_reason", None),
+        failure_reason=fields.pop("failure_reason", reason),
     )
 
 
@@ -94,8 +93,8 @@ def test_the_best_trial_follows_the_objective_and_the_first_wins_a_tie() -> None
 def test_an_early_stopped_trial_counts_with_its_objective() -> None:
     stopped = trial(1, 0.95, "Stopped", early_stopped=True)
     assert best(config(), [*done(0.9), stopped]).number == 1  # type: ignore[union-attr]
-    running = trial(3, None, "InProgress", ended=False)
-    waiting = trial(4, None, "Pending", ended=False)
+    running = trial(3, None, "InProgress")
+    waiting = trial(4, None, "Pending")
     counts = counters([*done(0.9, None), stopped, running, waiting, trial(5, None, "Stopped")])
     assert counts.model_dump() == {
         "completed": 1, "in_progress": 1, "stopped": 1, "early_stopped": 1, "failed": 1,
@@ -108,7 +107,7 @@ def test_a_trial_as_the_search_learns_from_it() -> None:
     pruned = past_trial(trial(1, 0.5, "Stopped", early_stopped=True, intermediate={"3": 0.5}))
     assert (pruned.state, pruned.intermediate) == ("pruned", {3: 0.5})
     assert past_trial(trial(2, None, "Failed")).state == "failed"
-    assert past_trial(trial(3, None, "InProgress", ended=False)).state == "running"
+    assert past_trial(trial(3, None, "InProgress")).state == "running"
 
 
 def test_curves_are_thinned_but_keep_the_last_step() -> None:

@@ -94,6 +94,21 @@ def print_table(
     console.print(table)
 
 
+def show_items(
+    items: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    title: str,
+    json_output: bool,
+    rows: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """A list command's output: the items as JSON, or a table of them (of `rows`, when the
+    table shows the items summarised)."""
+    if json_output:
+        print_json(items)
+    else:
+        print_table(items if rows is None else rows, columns, title=title)
+
+
 def print_record(record: dict[str, Any], fields: Sequence[str]) -> None:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold", no_wrap=True)

@@ -17,9 +17,9 @@ from shipyard.cli.common import (
     handle_errors,
     print_json,
     print_record,
-    print_table,
     resource_path,
     session,
+    show_items,
 )
 
 
@@ -41,10 +41,7 @@ def add_collection_commands(
         json_output: JsonOption = False, url: UrlOption = None, token: TokenOption = None
     ) -> None:
         items = session(url, token).list_all(f"/api/v1/{collection}")
-        if json_output:
-            print_json(items)
-        else:
-            print_table(items, columns, title=collection.replace("-", " ").capitalize())
+        show_items(items, columns, collection.replace("-", " ").capitalize(), json_output)
 
     @app.command(help=f"Show the {noun} called NAME.")
     @handle_errors

@@ -21,6 +21,7 @@ from shipyard.cli.common import (
     print_record,
     print_table,
     session,
+    show_items,
 )
 from shipyard.core.errors import ValidationError
 from shipyard.sdk.training import FINAL_STATUSES, Estimator, TrainingJob
@@ -140,10 +141,7 @@ def list_jobs(
 ) -> None:
     """List training jobs, newest first."""
     items = session(url, token).list_all("/api/v1/training-jobs", status=status)
-    if json_output:
-        print_json(items)
-    else:
-        print_table(items, LIST_COLUMNS, title="Training jobs")
+    show_items(items, LIST_COLUMNS, "Training jobs", json_output)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from shipyard.cli.common import (
     print_record,
     print_table,
     session,
+    show_items,
 )
 from shipyard.core.errors import ValidationError
 from shipyard.sdk.client import Session
@@ -241,10 +242,7 @@ def list_jobs(
 ) -> None:
     """List tuning jobs, newest first."""
     items = session(url, token).list_all("/api/v1/tuning-jobs", status=status)
-    if json_output:
-        print_json(items)
-    else:
-        print_table([_summary(i) for i in items], LIST_COLUMNS, title="Tuning jobs")
+    show_items(items, LIST_COLUMNS, "Tuning jobs", json_output, [_summary(i) for i in items])
 
 
 @app.command()

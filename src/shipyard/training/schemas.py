@@ -31,22 +31,28 @@ class RetryStrategy(BaseModel):
     maximum_retry_attempts: int = Field(default=1, ge=1, le=30)
 
 
-class TrainingJobIn(BaseModel):
-    """CreateTrainingJob: a built-in ``algorithm`` or a script (``entry_point`` + source)."""
+class TrainingDefinition(BaseModel):
+    """What a training job runs, on what, with what: the part of a CreateTrainingJob that
+    a tuning job's trials share (see ``tuning.schemas.TrainingJobDefinition``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
     algorithm: str | None = None
     entry_point: str | None = Field(default=None, max_length=256)
     source_uri: str | None = Field(default=None, max_length=1024)
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str | ChannelIn]
     target: str | None = Field(default=None, max_length=256)
     resources: Resources = Field(default_factory=Resources)
     stopping_condition: StoppingCondition = Field(default_factory=StoppingCondition)
     metric_definitions: list[MetricDefinition] = Field(default_factory=list, max_length=50)
     retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
+
+
+class TrainingJobIn(TrainingDefinition):
+    """CreateTrainingJob: a built-in ``algorithm`` or a script (``entry_point`` + source)."""
+
+    name: str
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
     debugger_hook_config: DebuggerHookConfig | None = None
     debugger_rule_configurations: list[RuleConfiguration] = Field(

@@ -9,7 +9,7 @@ roots, is a table in a format the algorithm reads), the target column.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from shipyard.core.names import srn, validate_name
 from shipyard.data.tables import TableRef, resolve_table
 from shipyard.debugger import service as debugger
 from shipyard.debugger.schemas import DebuggerConfiguration, DebuggerDescription
-from shipyard.training.algorithms import get_algorithm
+from shipyard.training.algorithms import Emitted, get_algorithm
 from shipyard.training.models import TrainingJob
 from shipyard.training.schemas import ChannelIn, StatusTransition, TrainingJobIn, TrainingJobOut
 
@@ -136,6 +136,24 @@ def check_training_job(
         settings=settings,
     )
     return CheckedTrainingJob(name, hyperparameters, channels, debugging)
+
+
+def check_algorithm_hyperparameters(algorithm: str, hyperparameters: Mapping[str, Any]) -> None:
+    """ValidationError (on `hyperparameters.<key>`) unless the built-in takes these values."""
+    get_algorithm(algorithm).validate_hyperparameters(hyperparameters)
+
+
+def emitted_metrics(
+    algorithm: str, hyperparameters: Mapping[str, Any], channels: Iterable[str]
+) -> Emitted:
+    """The metrics a job of the built-in reports with these (validated) hyperparameters and
+    channels: once at the end, and which of them at every iteration too."""
+    return get_algorithm(algorithm).emitted_metrics(hyperparameters, channels)
+
+
+def hyperparameter_names(algorithm: str) -> list[str]:
+    """The hyperparameters the built-in accepts, sorted."""
+    return get_algorithm(algorithm).hyperparameters_schema.keys()
 
 
 def describe_training_job(session: Session, name: str) -> TrainingJobOut:

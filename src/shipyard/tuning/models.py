@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -23,7 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shipyard.compute.schemas import TERMINAL_STATUSES
 from shipyard.core.db import Base
+
+EARLY_STOPPED = "EarlyStopped"  # how the reason of a trial its tuning job stopped begins
 
 
 class TuningJob(Base):
@@ -61,11 +63,20 @@ class TuningTrial(Base):
     training_job_name: Mapped[str] = mapped_column(String(64), unique=True)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    ended: Mapped[bool] = mapped_column(Boolean, default=False)
     training_job_status: Mapped[str] = mapped_column(String(16))
     objective_value: Mapped[float | None] = mapped_column(Float)
-    early_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     intermediate: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def ended(self) -> bool:
+        """Whether its training job has ended (the reconciler records it once it has)."""
+        return self.training_job_status in TERMINAL_STATUSES
+
+    @property
+    def early_stopped(self) -> bool:
+        """Stopped by its tuning job's early stopping, as its training job's reason says."""
+        reason = self.failure_reason or ""
+        return self.training_job_status == "Stopped" and reason.startswith(EARLY_STOPPED)

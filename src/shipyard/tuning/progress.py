@@ -45,13 +45,9 @@ def mark_ended(
 ) -> None:
     """Record a trial whose training job ended: its objective (its final value of the
     metric) when it completed or was stopped early, and its objective curve, thinned."""
-    trial.ended = True
     trial.training_job_status = job.status
     trial.ended_at = job.ended_at or utcnow()
     trial.failure_reason = job.failure_reason
-    trial.early_stopped = job.status == "Stopped" and (job.failure_reason or "").startswith(
-        "EarlyStopped"
-    )
     value = job.final_metrics.get(metric)
     counts = job.status == "Completed" or trial.early_stopped
     trial.objective_value = value if counts and value is not None and math.isfinite(value) else None
@@ -61,7 +57,7 @@ def mark_ended(
 
 
 def mark_lost(trial: TuningTrial) -> None:
-    trial.ended, trial.training_job_status, trial.ended_at = True, "Failed", utcnow()
+    trial.training_job_status, trial.ended_at = "Failed", utcnow()
     trial.failure_reason = "the trial's training job no longer exists"
 
 

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.compute.schemas import MetricDefinition, Resources, StoppingCondition
-from shipyard.training.schemas import ChannelIn, RetryStrategy
+from shipyard.training.schemas import TrainingDefinition
 
 TUNING_STATUSES = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
 ScalingType = Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
@@ -110,20 +109,11 @@ class TuningJobConfig(_Strict):
     tuning_job_completion_criteria: CompletionCriteria | None = None
 
 
-class TrainingJobDefinition(_Strict):
+class TrainingJobDefinition(TrainingDefinition):
     """What every trial shares: a CreateTrainingJob without its name, and with
     `static_hyperparameters` (the tuned ones come from the ranges)."""
 
-    algorithm: str | None = None
-    entry_point: str | None = Field(default=None, max_length=256)
-    source_uri: str | None = Field(default=None, max_length=1024)
     static_hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    channels: dict[str, str | ChannelIn]
-    target: str | None = Field(default=None, max_length=256)
-    resources: Resources = Field(default_factory=Resources)
-    stopping_condition: StoppingCondition = Field(default_factory=StoppingCondition)
-    metric_definitions: list[MetricDefinition] = Field(default_factory=list, max_length=50)
-    retry_strategy: RetryStrategy = Field(default_factory=RetryStrategy)
 
 
 class WarmStartConfig(_Strict):

@@ -63,9 +63,6 @@ class Dimension:
     def to_hyperparameter(self, internal: Any) -> Any:
         return 1.0 - internal if self.reversed else internal
 
-    def to_internal(self, value: Any) -> Any:
-        return 1.0 - float(value) if self.reversed else value
-
 
 @dataclass(frozen=True)
 class PastTrial:

@@ -226,9 +226,7 @@ def _start_trials(
             training_job_name=name,
             hyperparameters=tuned,
             params=params,
-            ended=False,
             training_job_status="Pending",
-            early_stopped=False,
             intermediate={},
             created_at=utcnow(),
         )
@@ -341,9 +339,3 @@ def trial_out(trial: TuningTrial) -> TrialOut:
         created_at=as_utc(trial.created_at) or trial.created_at,
         ended_at=as_utc(trial.ended_at),
     )
-
-
-def tuning_job_of(tags: dict[str, Any]) -> str | None:
-    """The tuning job a training job is a trial of (from its tags), if any."""
-    value = tags.get(TUNING_TAG)
-    return value if isinstance(value, str) else None

@@ -18,7 +18,6 @@ from shipyard.core.config import Settings
 from shipyard.core.errors import ValidationError
 from shipyard.core.names import MAX_NAME_LENGTH, validate_name
 from shipyard.training import service as training
-from shipyard.training.algorithms import get_algorithm
 from shipyard.training.schemas import TrainingJobIn
 from shipyard.tuning import search
 from shipyard.tuning.models import TuningJob
@@ -183,13 +182,12 @@ def _check_definition(
     except ValidationError as exc:
         raise _named_in_request(exc, range_fields) from None
     if definition.algorithm is not None:
-        algorithm = get_algorithm(definition.algorithm)
         for _, spec in _each_range(ranges):
             for end in _ends(spec):
                 tuned = {**lowest, spec.name: end}
                 try:
-                    algorithm.validate_hyperparameters(
-                        {**definition.static_hyperparameters, **tuned}
+                    training.check_algorithm_hyperparameters(
+                        definition.algorithm, {**definition.static_hyperparameters, **tuned}
                     )
                 except ValidationError as exc:
                     raise _named_in_request(exc, range_fields) from None
@@ -233,7 +231,7 @@ def _check_objective(
                 field,
             )
         return
-    emitted = get_algorithm(definition.algorithm).emitted_metrics(sample, definition.channels)
+    emitted = training.emitted_metrics(definition.algorithm, sample, definition.channels)
     if metric not in emitted:
         raise ValidationError(
             f"'{metric}' is not a metric {definition.algorithm} reports for these channels; "
@@ -300,7 +298,7 @@ def _iteration_hyperparameter(definition: TrainingJobDefinition) -> str | None:
     """A built-in's iteration hyperparameter, by its schema; a script's `epochs`."""
     if definition.algorithm is None:
         return "epochs"
-    keys = get_algorithm(definition.algorithm).hyperparameters_schema.keys()
+    keys = training.hyperparameter_names(definition.algorithm)
     return next((key for key in ITERATION_HYPERPARAMETERS if key in keys), None)
 
 
