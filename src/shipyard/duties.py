@@ -15,12 +15,18 @@ from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.debugger import notifications as debugger_notifications
+from shipyard.pipelines import engine as pipelines
+from shipyard.processing import service as processing
 from shipyard.tuning import service as tuning
 
 REAP_LOST_JOBS = "reap-lost-jobs"
 RECONCILE_TUNING_JOBS = "tuning"
 DELIVER_DEBUGGER_NOTIFICATIONS = "debugger-notifications"
+RECONCILE_PROCESSING_JOBS = "processing"
+ADVANCE_PIPELINES = "pipelines"
 TUNING_SECONDS = 1.0
+PROCESSING_SECONDS = 1.0
+PIPELINES_SECONDS = 1.0
 
 
 def platform_scheduler(
@@ -36,6 +42,10 @@ def platform_scheduler(
         if tuning.reconcile_all(db, settings, store):
             wake_workers()
 
+    def advance_pipelines() -> None:
+        if pipelines.advance_all(db, settings, store):
+            wake_workers()
+
     hostname = socket.gethostname()
     scheduler.every(
         max(settings.heartbeat_seconds * 5, 5.0),
@@ -43,6 +53,12 @@ def platform_scheduler(
         lambda: compute.reap_lost_jobs(db, hostname, settings.heartbeat_timeout_seconds),
     )
     scheduler.every(TUNING_SECONDS, RECONCILE_TUNING_JOBS, reconcile_tuning_jobs)
+    scheduler.every(
+        PROCESSING_SECONDS,
+        RECONCILE_PROCESSING_JOBS,
+        lambda: processing.reconcile_all(db, store),
+    )
+    scheduler.every(PIPELINES_SECONDS, ADVANCE_PIPELINES, advance_pipelines)
     scheduler.every(
         debugger_notifications.NOTIFICATIONS_SECONDS,
         DELIVER_DEBUGGER_NOTIFICATIONS,

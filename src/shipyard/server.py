@@ -30,8 +30,18 @@ from shipyard.core.web import (
 )
 from shipyard.data import routes as data_routes
 from shipyard.debugger import routes as debugger_routes
-from shipyard.duties import RECONCILE_TUNING_JOBS, platform_scheduler
+from shipyard.duties import (
+    ADVANCE_PIPELINES,
+    RECONCILE_PROCESSING_JOBS,
+    RECONCILE_TUNING_JOBS,
+    platform_scheduler,
+)
+from shipyard.lineage import routes as lineage_routes
+from shipyard.pipelines import routes as pipelines_routes
+from shipyard.processing import routes as processing_routes
+from shipyard.registry import routes as registry_routes
 from shipyard.security.service import Authenticator
+from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving import routes as serving_routes
 from shipyard.serving.host import ModelHost
 from shipyard.training import routes as training_routes
@@ -39,10 +49,15 @@ from shipyard.tuning import routes as tuning_routes
 
 ROUTERS = (
     data_routes.router,
+    processing_routes.router,
     training_routes.router,
     debugger_routes.router,
     tuning_routes.router,
+    registry_routes.router,
     serving_routes.router,
+    transform_routes.router,
+    pipelines_routes.router,
+    lineage_routes.router,
     console_routes.router,
 )
 
@@ -77,8 +92,9 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     )
     if scheduler is not None:
         context.run_soon = scheduler.trigger
-        if worker is not None:  # a trial that ends may let its tuning job go on
-            worker.job_end_listeners.append(lambda _job: scheduler.trigger(RECONCILE_TUNING_JOBS))
+        if worker is not None:  # a job that ends may let a tuning job or a pipeline go on
+            for duty in (RECONCILE_TUNING_JOBS, RECONCILE_PROCESSING_JOBS, ADVANCE_PIPELINES):
+                worker.job_end_listeners.append(lambda _job, duty=duty: scheduler.trigger(duty))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli import datasets, endpoints, models, training, tuning
+from shipyard.cli import (
+    datasets,
+    endpoints,
+    lineage,
+    models,
+    pipelines,
+    processing,
+    registry,
+    training,
+    transform,
+    tuning,
+)
 from shipyard.cli.common import TokenOption, UrlOption, console, handle_errors, session
 from shipyard.core.config import Settings
 
@@ -25,10 +36,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(processing.app, name="processing")
 app.add_typer(training.app, name="training")
 app.add_typer(tuning.app, name="tuning")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(transform.app, name="transform")
+app.add_typer(registry.app, name="registry")
+app.add_typer(pipelines.app, name="pipelines")
+app.command(name="lineage")(lineage.lineage)
 
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]

@@ -11,7 +11,16 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from shipyard.console import auth, dashboard, serving, training, tuning
+from shipyard.console import (
+    auth,
+    dashboard,
+    lineage,
+    pipelines,
+    registry,
+    serving,
+    training,
+    tuning,
+)
 from shipyard.console.rendering import ConsoleRoute
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -21,7 +30,7 @@ STATIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
-for _pages in (auth, dashboard, training, tuning, serving):
+for _pages in (auth, dashboard, training, tuning, registry, serving, pipelines, lineage):
     router.include_router(_pages.router)
 
 

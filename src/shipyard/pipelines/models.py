@@ -1,0 +1,3 @@
+"""Tables of this room (to be written)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The model registry: package groups, versioned model packages, approvals, model cards."""

@@ -1,0 +1,7 @@
+"""HTTP routes of this room (to be written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/transform-jobs", tags=["transform"])
