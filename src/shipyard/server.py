@@ -41,8 +41,8 @@ from shipyard.pipelines import routes as pipelines_routes
 from shipyard.processing import routes as processing_routes
 from shipyard.registry import routes as registry_routes
 from shipyard.security.service import Authenticator
-from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving import routes as serving_routes
+from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.host import ModelHost
 from shipyard.training import routes as training_routes
 from shipyard.tuning import routes as tuning_routes
