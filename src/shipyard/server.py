@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from shipyard import __version__
 from shipyard.compute.executors import make_executor
+from shipyard.compute.scheduler import Scheduler
 from shipyard.compute.worker import JobWorker
 from shipyard.console import routes as console_routes
 from shipyard.console.rendering import http_error_page
@@ -93,8 +94,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     if scheduler is not None:
         context.run_soon = scheduler.trigger
         if worker is not None:  # a job that ends may let a tuning job or a pipeline go on
-            for duty in (RECONCILE_TUNING_JOBS, RECONCILE_PROCESSING_JOBS, ADVANCE_PIPELINES):
-                worker.job_end_listeners.append(lambda _job, duty=duty: scheduler.trigger(duty))
+            worker.job_end_listeners.append(lambda _job: trigger_job_end_duties(scheduler))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,6 +135,11 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         return RedirectResponse("/console/")
 
     return app
+
+
+def trigger_job_end_duties(scheduler: Scheduler) -> None:
+    for duty in (RECONCILE_TUNING_JOBS, RECONCILE_PROCESSING_JOBS, ADVANCE_PIPELINES):
+        scheduler.trigger(duty)
 
 
 async def routing_error_handler(request: Request, exc: Exception) -> Response:

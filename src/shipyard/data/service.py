@@ -95,6 +95,11 @@ def get_dataset(session: Session, name: str) -> Dataset:
     return dataset
 
 
+def find_dataset_by_uri(session: Session, uri: str) -> Dataset | None:
+    """The registered dataset stored at ``uri``, if any."""
+    return session.scalar(select(Dataset).where(Dataset.uri == uri).limit(1))
+
+
 def list_datasets(session: Session, *, limit: int, offset: int) -> Iterable[Dataset]:
     return session.scalars(
         select(Dataset).order_by(Dataset.created_at.desc()).limit(limit).offset(offset)

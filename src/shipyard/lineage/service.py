@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
 from shipyard.core.clock import utcnow
+from shipyard.core.digests import file_sha256, object_sha256
 from shipyard.core.names import srn
+from shipyard.data import service as data
 from shipyard.lineage.models import LineageEdge, LineageEntity
 
 Relation = Literal["ContributedTo", "Produced", "DeployedAs", "Registered", "Ran"]
@@ -43,6 +49,17 @@ def dataset(sha256: str, uri: str, name: str | None = None) -> Entity:
     if name:
         properties["dataset_name"] = name
     return Entity("dataset", f"sha256-{sha256}", properties)
+
+
+def dataset_for_uri(session: Session, store: BaseArtifactStore, uri: str) -> Entity:
+    """The node of the table at ``uri`` (``shipyard://`` or ``file://``), by its content:
+    the hash a registered dataset carries, else one computed from the bytes."""
+    registered = data.find_dataset_by_uri(session, uri)
+    if registered is not None:
+        return dataset(registered.sha256, uri, registered.name)
+    if uri.startswith("file://"):
+        return dataset(file_sha256(Path(url2pathname(urlparse(uri).path))), uri)
+    return dataset(object_sha256(store, key_from_uri(uri)), uri)
 
 
 def record(
