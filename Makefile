@@ -19,13 +19,14 @@ test-install: $(PYTHON)
 	$(PIP) install --quiet -e '.[test]'
 
 test: test-install
-	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m ruff check src tests benchmarks examples
 	$(PYTHON) -m mypy
 	$(PYTHON) -m pytest -n 2 --cov=shipyard --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 benchmark: install
 	$(PYTHON) benchmarks/training_overhead.py
 	$(PYTHON) benchmarks/tuning.py
+	$(PYTHON) benchmarks/pipeline_caching.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage

@@ -26,6 +26,11 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/datasets": {"data": {"name": "dummy"}, "files": {"file": ("d.csv", b"a,b\n1,2\n")}},
     "/api/v1/uploads": {"files": {"file": ("train.py", b"print(1)\n")}},
     "/api/v1/endpoints/{name}/invocations": {"json": {"instances": [[1.0, 2.0]]}},
+    "/api/v1/pipelines/{name}": {
+        "json": {"definition": {"steps": [{"name": "fail", "type": "Fail"}]}}
+    },
+    "/api/v1/pipelines/{name}/schedules": {"json": {"name": "nightly", "cron": "0 2 * * *"}},
+    "/api/v1/pipelines/{name}/triggers": {"json": {"name": "landing", "source": "/x"}},
 }
 
 

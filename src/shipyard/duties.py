@@ -16,17 +16,33 @@ from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.debugger import notifications as debugger_notifications
 from shipyard.pipelines import engine as pipelines
+from shipyard.pipelines import schedules as pipeline_schedules
 from shipyard.processing import service as processing
+from shipyard.serving.batch import service as transform
+from shipyard.serving.host import ModelHost
 from shipyard.tuning import service as tuning
 
 REAP_LOST_JOBS = "reap-lost-jobs"
 RECONCILE_TUNING_JOBS = "tuning"
 DELIVER_DEBUGGER_NOTIFICATIONS = "debugger-notifications"
 RECONCILE_PROCESSING_JOBS = "processing"
-ADVANCE_PIPELINES = "pipelines"
+RECONCILE_TRANSFORM_JOBS = "transform"
+ADVANCE_PIPELINES = pipelines.DUTY_NAME
+RUN_PIPELINE_SCHEDULES = "pipeline-schedules"
+RUN_PIPELINE_TRIGGERS = "pipeline-triggers"
 TUNING_SECONDS = 1.0
 PROCESSING_SECONDS = 1.0
 PIPELINES_SECONDS = 1.0
+SCHEDULES_SECONDS = 1.0  # a cron expression may have a seconds field
+TRIGGERS_SECONDS = 5.0
+DEPLOY_PENDING_ENDPOINTS = "deploy-pending-endpoints"
+ENDPOINTS_SECONDS = 1.0
+
+
+def add_serving_duties(scheduler: Scheduler, host: ModelHost) -> None:
+    """The duties of a process that serves endpoints: load the endpoints that a pipeline or
+    another process created (or moved to a new config) through the service."""
+    scheduler.every(ENDPOINTS_SECONDS, DEPLOY_PENDING_ENDPOINTS, host.deploy_pending)
 
 
 def platform_scheduler(
@@ -46,6 +62,14 @@ def platform_scheduler(
         if pipelines.advance_all(db, settings, store):
             wake_workers()
 
+    def run_schedules() -> None:
+        if pipeline_schedules.run_due_schedules(db):
+            scheduler.trigger(ADVANCE_PIPELINES)
+
+    def run_triggers() -> None:
+        if pipeline_schedules.run_triggers(db, settings, store):
+            scheduler.trigger(ADVANCE_PIPELINES)
+
     hostname = socket.gethostname()
     scheduler.every(
         max(settings.heartbeat_seconds * 5, 5.0),
@@ -58,7 +82,14 @@ def platform_scheduler(
         RECONCILE_PROCESSING_JOBS,
         lambda: processing.reconcile_all(db, store),
     )
+    scheduler.every(
+        PROCESSING_SECONDS,
+        RECONCILE_TRANSFORM_JOBS,
+        lambda: transform.reconcile_all(db, store),
+    )
     scheduler.every(PIPELINES_SECONDS, ADVANCE_PIPELINES, advance_pipelines)
+    scheduler.every(SCHEDULES_SECONDS, RUN_PIPELINE_SCHEDULES, run_schedules)
+    scheduler.every(TRIGGERS_SECONDS, RUN_PIPELINE_TRIGGERS, run_triggers)
     scheduler.every(
         debugger_notifications.NOTIFICATIONS_SECONDS,
         DELIVER_DEBUGGER_NOTIFICATIONS,

@@ -34,7 +34,9 @@ from shipyard.debugger import routes as debugger_routes
 from shipyard.duties import (
     ADVANCE_PIPELINES,
     RECONCILE_PROCESSING_JOBS,
+    RECONCILE_TRANSFORM_JOBS,
     RECONCILE_TUNING_JOBS,
+    add_serving_duties,
     platform_scheduler,
 )
 from shipyard.lineage import routes as lineage_routes
@@ -92,6 +94,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         else None
     )
     if scheduler is not None:
+        add_serving_duties(scheduler, context.extras["model_host"])
         context.run_soon = scheduler.trigger
         if worker is not None:  # a job that ends may let a tuning job or a pipeline go on
             worker.job_end_listeners.append(lambda _job: trigger_job_end_duties(scheduler))
@@ -138,7 +141,12 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
 
 
 def trigger_job_end_duties(scheduler: Scheduler) -> None:
-    for duty in (RECONCILE_TUNING_JOBS, RECONCILE_PROCESSING_JOBS, ADVANCE_PIPELINES):
+    for duty in (
+        RECONCILE_TUNING_JOBS,
+        RECONCILE_PROCESSING_JOBS,
+        RECONCILE_TRANSFORM_JOBS,
+        ADVANCE_PIPELINES,
+    ):
         scheduler.trigger(duty)
 
 

@@ -7,27 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
-]
+pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
 expect = sync_api.expect
 
@@ -50,44 +36,6 @@ def quickstart(
         yield QuickStart(server, job["name"], endpoint["name"])
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    playwright = sync_api.sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    try:
-        yield chromium
-    finally:
-        chromium.close()
-        playwright.stop()
-
-
-@pytest.fixture
-def open_page(browser) -> Iterator[Callable[[str], object]]:
-    """``open_page(server_url)``: a page in a fresh browser context (no cookies); the test
-    fails on any script error it logs."""
-    contexts, errors = [], []
-
-    def on_console(message) -> None:
-        # A 4xx page is logged as "Failed to load resource"; anything else (a script error,
-        # a Content-Security-Policy violation) is a bug.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            errors.append(message.text)
-
-    def open_page(base_url: str) -> object:
-        context = browser.new_context(base_url=base_url)
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", on_console)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert not errors, errors
 
 
 def sign_in(page, key: str, *, succeeds: bool = True) -> None:

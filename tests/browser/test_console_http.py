@@ -3,7 +3,6 @@ error pages and escaping, against the in-process app of the ``api`` fixture."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from console_testing import csrf_of, log_in
 from fastapi.testclient import TestClient
 
 from shipyard.console.session import (
@@ -22,24 +22,7 @@ from shipyard.console.session import (
 from shipyard.security.service import create_api_key, ensure_user, revoke_api_key
 from shipyard.serving import service as serving_service
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGES = ("/console/", "/console/training-jobs", "/console/models", "/console/endpoints")
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = CSRF.search(page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-def log_in(client: TestClient, key: str, next_url: str = "/console/") -> httpx.Response:
-    form = client.get("/console/login")
-    assert form.status_code == 200
-    return client.post(
-        "/console/login",
-        data={"api_key": key, "csrf_token": csrf_of(form), "next": next_url},
-        follow_redirects=False,
-    )
 
 
 @pytest.fixture

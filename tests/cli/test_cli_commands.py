@@ -6,51 +6,18 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from cli_testing import assert_one_line_error, shipyard_cli
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
+from training_testing import unique
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
-
-ENTRY_POINT = [sys.executable, "-m", "shipyard.cli.main"]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def shipyard_cli(
-    *args: str, env: dict[str, str], expect: int = 0, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(
-        [*ENTRY_POINT, *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == expect, (args, completed.stdout, completed.stderr)
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return completed
-
-
-def assert_one_line_error(
-    completed: subprocess.CompletedProcess[str], code: str, *needles: str
-) -> str:
-    assert completed.returncode == 1
-    line = completed.stderr.strip()
-    assert "\n" not in line, completed.stderr
-    assert line.startswith(f"error ({code}): "), completed.stderr
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
 
 
 def write_split(live_server, prefix: str, frame: Any) -> Path:

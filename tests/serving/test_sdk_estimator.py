@@ -106,6 +106,14 @@ def test_linear_learner_regression_estimator(session, tmp_path):
     assert "probabilities" not in result or result["probabilities"] is None
     predictor.delete_endpoint()
 
+    # registered, approved and deployed from the registry
+    group = shipyard.ModelPackageGroup.create(unique("sdk-ll-models"), session=session)
+    package = estimator.register(group.name, approval_status="Approved")
+    assert package.describe()["training_job_name"] == estimator.latest_training_job.name
+    registered = package.deploy(unique("sdk-ll-registered"))
+    assert registered.predict(features.to_numpy())["predictions"] == result["predictions"]
+    registered.delete_endpoint()
+
 
 def test_sdk_errors_are_shipyard_errors(session, live_server, tmp_path, monkeypatch):
     train_path, _, _ = write_split(load_breast_cancer, tmp_path)

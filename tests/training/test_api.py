@@ -6,22 +6,15 @@ split, fixed seed); nothing is downloaded.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.model_selection import train_test_split
-
-from shipyard.core.config import Settings
-from shipyard.security.service import bootstrap_admin
-from shipyard.server import build_context, create_app
+from training_testing import Server, assert_error, running_server, unique
 
 FAST_XGBOOST = {"num_round": 30, "max_depth": 3}
 
@@ -35,23 +28,6 @@ def write_split(loader: Callable[..., Any], directory: Path) -> tuple[Path, Path
     train.to_csv(train_path, index=False)
     validation.to_csv(validation_path, index=False)
     return train_path, validation_path
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def assert_error(response: httpx.Response, status: int, *needles: str) -> str:
-    """The response is ``status`` with Shipyard's error body, naming each of ``needles``."""
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}, body
-    message = body["error"]["message"]
-    for needle in needles:
-        assert needle in message, f"{needle!r} not in {message!r}"
-    return message
 
 
 def upload_dataset(api: Any, path: Path) -> str:
@@ -188,45 +164,15 @@ def test_stop_a_pending_job_and_paginate(idle_api):
 
 
 # ---- bad input: a 4xx naming the field, never a 500 or a traceback ----------------------
-@dataclass
-class IdleApi:
-    """An in-process server without a worker: created jobs stay Pending."""
-
-    client: TestClient
-    token: str
-    root: Path
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, headers=self.headers, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return self.client.post(path, headers=headers, **kwargs)
-
-
 @pytest.fixture(scope="module")
-def idle_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdleApi]:
+def idle_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """An in-process server without a worker: created jobs stay Pending."""
     root = tmp_path_factory.mktemp("idle")
-    settings = Settings(
-        home=root / "home",
-        data_roots=[root],
-        run_worker=False,
-        run_scheduler=False,
-        load_quickstart=False,
-    )
-    context = build_context(settings)
-    token = bootstrap_admin(context.db)
-    assert token is not None
     write_split(load_breast_cancer, root / "bc")
     (root / "notes.txt").write_text("Dear diary,\nthis file is not a table at all.\n")
     (root / "other.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n")
-    with TestClient(create_app(settings, context)) as client:
-        yield IdleApi(client=client, token=token, root=root)
-    context.db.dispose()
+    with running_server(root) as server:
+        yield server
 
 
 def job_body(root: Path, **overrides: Any) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import textwrap
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from training_testing import unique
 
 import shipyard
 from shipyard.sdk.waiting import UnexpectedStatus
@@ -62,10 +62,6 @@ HYPERPARAMETERS = {"epochs": 3, "optimizer": "adam"}
 LOSS = {"name": "train:loss", "regex": "loss=([0-9.]+)"}
 EXPECTED_LOSSES = [0.5, 0.25, 0.5 / 3]
 EXPECTED_ACCURACIES = [0.7, 0.8, 0.9]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def write_table(directory: Path) -> Path:

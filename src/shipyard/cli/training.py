@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from shipyard.cli.common import (
     JsonOption,
@@ -21,11 +19,15 @@ from shipyard.cli.common import (
     print_record,
     print_table,
     session,
-    show_items,
+)
+from shipyard.cli.jobs import (
+    add_list_command,
+    add_logs_command,
+    exit_if_failed_or_stopped,
+    wait_with_progress,
 )
 from shipyard.core.errors import ValidationError
-from shipyard.sdk.training import FINAL_STATUSES, Estimator, TrainingJob
-from shipyard.sdk.waiting import LogFollower
+from shipyard.sdk.training import Estimator, TrainingJob
 
 app = typer.Typer(
     help="Training jobs: built-in algorithms or your own script.", no_args_is_help=True
@@ -84,29 +86,9 @@ def create(
         session=session(url, token),
     )
     job = estimator.fit(pairs(channel, "--channel"), wait=False, job_name=name)
-    description = _wait(job, logs=logs, quiet=json_output) if wait else job.describe()
+    description = wait_with_progress(job, logs=logs, quiet=json_output) if wait else job.describe()
     _show(description, json_output)
-    if description["status"] in ("Failed", "Stopped"):
-        raise typer.Exit(1)
-
-
-def _wait(job: TrainingJob, *, logs: bool, quiet: bool) -> dict[str, Any]:
-    follower = LogFollower(job.logs) if logs else None
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-        console=console, transient=True, disable=quiet,
-    ) as progress:  # fmt: skip
-        task = progress.add_task(f"{job.name}: Pending", total=None)
-        while True:
-            description = job.describe()
-            progress.update(task, description=f"{job.name}: {description['secondary_status']}")
-            if follower is not None:
-                follower()
-            if description["status"] in FINAL_STATUSES:
-                if follower is not None:
-                    follower()
-                return description
-            time.sleep(0.5)
+    exit_if_failed_or_stopped(description)
 
 
 def _show(description: dict[str, Any], json_output: bool) -> None:
@@ -131,17 +113,7 @@ def _rule_statuses(statuses: list[dict[str, Any]]) -> str | None:
     return "\n".join(lines) or None
 
 
-@app.command("list")
-@handle_errors
-def list_jobs(
-    status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
-    json_output: JsonOption = False,
-    url: UrlOption = None,
-    token: TokenOption = None,
-) -> None:
-    """List training jobs, newest first."""
-    items = session(url, token).list_all("/api/v1/training-jobs", status=status)
-    show_items(items, LIST_COLUMNS, "Training jobs", json_output)
+add_list_command(app, collection="training-jobs", columns=LIST_COLUMNS)
 
 
 @app.command()
@@ -153,24 +125,7 @@ def describe(
     _show(TrainingJob(name, session(url, token)).describe(), json_output)
 
 
-@app.command()
-@handle_errors
-def logs(
-    name: JobName,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
-    ] = False,
-    url: UrlOption = None,
-    token: TokenOption = None,
-) -> None:
-    """Print a training job's log."""
-    job = TrainingJob(name, session(url, token))
-    follower = LogFollower(job.logs)
-    follower()
-    while follow and job.describe()["status"] not in FINAL_STATUSES:
-        time.sleep(0.5)
-        follower()
-    follower()
+add_logs_command(app, TrainingJob)
 
 
 @app.command()

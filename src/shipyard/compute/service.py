@@ -33,6 +33,16 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class LogPage:
+    """A page of a job's log: ``next_seq`` the ``after_seq`` of the next page; ``complete``
+    when the job has ended and no line is left after this page."""
+
+    lines: list[LogLine]
+    next_seq: int
+    complete: bool
+
+
+@dataclass(frozen=True)
 class MetricPoint:
     name: str
     step: int | None
@@ -309,6 +319,18 @@ def read_logs(
         .limit(limit)
     )
     return [LogLine(r.seq, as_utc(r.timestamp) or r.timestamp, r.message) for r in rows]
+
+
+def read_log_page(session: Session, job: Job, *, after_seq: int = -1, limit: int = 1000) -> LogPage:
+    """The lines of ``job``'s log after ``after_seq``, at most ``limit`` of them.
+
+    Whether the job has ended is ``job``'s status as read before the lines: a log is
+    complete only if it had ended by then, so that no line written meanwhile is left out.
+    """
+    finished = job.status in TERMINAL_STATUSES
+    lines = read_logs(session, job.id, after_seq=after_seq, limit=limit)
+    next_seq = lines[-1].seq if lines else after_seq
+    return LogPage(lines, next_seq, complete=finished and len(lines) < limit)
 
 
 def read_metrics(session: Session, job_id: str, name: str | None = None) -> list[MetricPoint]:

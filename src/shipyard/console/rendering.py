@@ -37,6 +37,11 @@ STATUS_TONES = {
     "Deleting": "wait",
     "Failed": "bad",
     "Stopped": "idle",
+    "Succeeded": "ok",  # a pipeline's and its steps' statuses
+    "Cached": "ok",
+    "Executing": "busy",
+    "NotStarted": "wait",
+    "Skipped": "idle",
     "NoIssuesFound": "ok",  # a debugger rule's statuses
     "IssuesFound": "bad",
     "Error": "bad",

@@ -1,4 +1,4 @@
-"""Content hashes: of a file, of a stored object, of a directory of files (a model)."""
+"""Content hashes: of a file, of a stored object, of the objects under a prefix (a model)."""
 
 from __future__ import annotations
 
@@ -29,21 +29,10 @@ def object_sha256(store: BaseArtifactStore, key: str) -> str:
         return stream_sha256(handle)
 
 
-def directory_sha256(directory: Path) -> str:
-    """One hash of every file below ``directory``: their relative paths and contents, sorted.
-
-    The same files give the same hash wherever the directory lies; renaming, adding or
-    changing any file changes it.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        relative = path.relative_to(directory).as_posix()
-        digest.update(f"{relative}\0{file_sha256(path)}\n".encode())
-    return digest.hexdigest()
-
-
 def prefix_sha256(store: BaseArtifactStore, prefix: str) -> str:
-    """:func:`directory_sha256` of the objects below ``prefix`` in ``store``, read in place."""
+    """One hash of every object below ``prefix``: their keys (relative to it) and contents,
+    in key order. The same files give the same hash under any prefix, in any store;
+    renaming, adding or changing one changes it."""
     digest = hashlib.sha256()
     for key in store.list(prefix):
         relative = key.removeprefix(prefix).lstrip("/")

@@ -88,6 +88,42 @@ def create_dataset(
     return dataset
 
 
+def register_dataset(
+    session: Session,
+    *,
+    name: str,
+    uri: str,
+    format: str,
+    sha256: str,
+    size_bytes: int,
+    columns: list[str],
+    owner: str,
+) -> Dataset:
+    """Name a table that is stored already (a processing job's output), where it lies.
+
+    The same name with the same content is a no-op; with other content, AlreadyExists.
+    """
+    validate_name(name, "dataset_name")
+    existing = session.get(Dataset, name)
+    if existing is not None:
+        if existing.sha256 == sha256:
+            return existing
+        raise AlreadyExists(f"dataset '{name}' exists with different content")
+    dataset = Dataset(
+        name=name,
+        uri=uri,
+        format=format,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        columns=list(columns),
+        owner=owner,
+        created_at=utcnow(),
+    )
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
 def get_dataset(session: Session, name: str) -> Dataset:
     dataset = session.get(Dataset, validate_name(name))
     if dataset is None:

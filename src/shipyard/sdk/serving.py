@@ -13,7 +13,8 @@ ENDPOINT_SETTLED = ("InService", "Failed")
 
 
 class Model:
-    """A servable model: from a completed training job, or from stored model artifacts."""
+    """A servable model: from a completed training job, from stored model artifacts, or
+    from a registered model package (``model_package_name="group/version"``)."""
 
     def __init__(
         self,
@@ -21,11 +22,13 @@ class Model:
         name: str,
         training_job_name: str | None = None,
         model_data: str | None = None,
+        model_package_name: str | None = None,
         session: Session | None = None,
     ) -> None:
         self.name = name
         self.training_job_name = training_job_name
         self.model_data = model_data
+        self.model_package_name = model_package_name
         self.session = session or Session()
 
     def create(self) -> dict[str, Any]:
@@ -35,6 +38,7 @@ class Model:
                 "name": self.name,
                 "training_job_name": self.training_job_name,
                 "model_data_uri": self.model_data,
+                "model_package_name": self.model_package_name,
             },
         )
 

@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from shipyard.core.errors import ValidationError
-from shipyard.core.names import validate_name
 from shipyard.debugger.schemas import RuleConfiguration
 from shipyard.sdk.client import Session
-from shipyard.sdk.waiting import (
-    LogFollower,
-    UnexpectedStatus,
-    content_name,
-    unique_name,
-    wait_until,
-)
-
-FINAL_STATUSES = ("Completed", "Failed", "Stopped")
+from shipyard.sdk.jobs import FINAL_STATUSES as FINAL_STATUSES  # still importable from here
+from shipyard.sdk.jobs import JobResource, upload_directory
+from shipyard.sdk.registry import ModelPackageGroup
+from shipyard.sdk.waiting import content_name, unique_name
 
 
-class TrainingJob:
+class TrainingJob(JobResource):
     """A training job on the server, by name."""
 
-    def __init__(self, name: str, session: Session) -> None:
-        self.name = validate_name(name)
-        self.session = session
-
-    def describe(self) -> dict[str, Any]:
-        return self.session.get(f"/api/v1/training-jobs/{self.name}")
-
-    def stop(self) -> dict[str, Any]:
-        return self.session.post(f"/api/v1/training-jobs/{self.name}/stop")
-
-    def logs(self, after_seq: int = -1) -> dict[str, Any]:
-        return self.session.get(f"/api/v1/training-jobs/{self.name}/logs", after_seq=after_seq)
-
-    def metrics(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self.session.get(f"/api/v1/training-jobs/{self.name}/metrics", name=name)["metrics"]
+    collection = "training-jobs"
+    noun = "training job"
 
     def curves(self) -> dict[str, dict[str, tuple[list[int], list[float]]]]:
         """The per-iteration metrics, by metric and channel: ``{"auc": {"train": (steps,
@@ -57,24 +37,7 @@ class TrainingJob:
 
     def debugger_notifications(self) -> list[dict[str, Any]]:
         """The deliveries of the job's debugger Notify actions, with their status."""
-        path = f"/api/v1/training-jobs/{self.name}/debugger-notifications"
-        return self.session.get(path)["deliveries"]
-
-    def wait(self, logs: bool = True, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the job ends; raise UnexpectedStatus unless it Completed."""
-        follower = LogFollower(self.logs) if logs else None
-        description = wait_until(
-            self.describe, done=FINAL_STATUSES, on_poll=follower, timeout=timeout
-        )
-        if follower is not None:
-            follower()
-        if description["status"] != "Completed":
-            raise UnexpectedStatus(
-                f"training job {self.name} ended {description['status']}: "
-                f"{description.get('failure_reason')}",
-                description,
-            )
-        return description
+        return self.session.get(self._path("debugger-notifications"))["deliveries"]
 
 
 class Estimator:
@@ -122,8 +85,23 @@ class Estimator:
         self.base_job_name = base_job_name
         self.debugger_hook_config = debugger_hook_config
         self.rules = list(rules or [])
-        self.session = session or Session()
+        self._session = session
         self.latest_training_job: TrainingJob | None = None
+
+    @property
+    def session(self) -> Session:
+        """The session given, else one from ``SHIPYARD_URL``/``SHIPYARD_TOKEN``, made when
+        first needed (a pipeline gives its own to the estimators of its steps)."""
+        if self._session is None:
+            self._session = Session()
+        return self._session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        self._session = session
+
+    def has_session(self) -> bool:
+        return self._session is not None
 
     def fit(
         self,
@@ -203,6 +181,12 @@ class Estimator:
         model = Model(training_job_name=job.name, name=job.name, session=self.session)
         return model.deploy(endpoint_name=endpoint_name or job.name, wait=wait)
 
+    def register(self, model_package_group_name: str, **options: Any) -> Any:
+        """Register the trained model as the next version of a model package group (which
+        must exist); ``options`` are those of ``ModelPackageGroup.register``."""
+        group = ModelPackageGroup(model_package_group_name, session=self.session)
+        return group.register(training_job_name=self._require_job().name, **options)
+
     def _resources(self) -> dict[str, Any]:
         """``resources`` with ``instance_count`` in it, which may be given either way."""
         if self.instance_count is None:
@@ -248,10 +232,4 @@ class Estimator:
         source = Path(self.source_dir)
         if not (source / self.entry_point).is_file():
             raise ValidationError(f"{self.entry_point!r} is not in {source}", "entry_point")
-        with tempfile.TemporaryDirectory() as scratch:
-            archive = Path(scratch) / "source.tar.gz"
-            with tarfile.open(archive, "w:gz") as bundle:
-                for item in sorted(source.rglob("*")):
-                    if item.is_file() and "__pycache__" not in item.parts:
-                        bundle.add(item, arcname=item.relative_to(source).as_posix())
-            return self.entry_point, self.session.upload(archive)
+        return self.entry_point, upload_directory(self.session, source)

@@ -183,8 +183,11 @@ class HyperparameterTuner:
         self.max_jobs_not_improving = max_jobs_not_improving
         self.hyperband_strategy_config = dict(hyperband_strategy_config or {})
         self.tags = dict(tags or {})
-        self.session = estimator.session
         self.latest_tuning_job: TuningJob | None = None
+
+    @property
+    def session(self) -> Session:
+        return self.estimator.session
 
     def fit(
         self,

@@ -164,3 +164,11 @@ def principal_of_key(session: Session, key_id: str) -> Principal:
     user = session.get(User, key.user_name)
     policies = tuple(user.policies) if user else ()
     return Principal(name=key.user_name, policies=policies, key_id=key_id)
+
+
+def principal_of(session: Session, user_name: str) -> Principal:
+    """The principal of a user, for work done later on their behalf (a pipeline's steps)."""
+    user = session.get(User, user_name)
+    if user is None:
+        raise NotFound(f"user '{user_name}' not found")
+    return Principal(name=user.name, policies=tuple(user.policies))

@@ -2,14 +2,15 @@
 
 The invocation path touches no database: endpoints live in a dict guarded by a lock.
 Loading happens in the background, and the endpoint's row moves to InService or Failed.
+Every load first checks that the model directory hashes to what its model recorded at
+create (``ModelIntegrityError`` otherwise), and deserializes a pickle only when the
+model's row says it may.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
+from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.db import Database
-from shipyard.core.errors import InvalidState, NotFound, ValidationError
+from shipyard.core.errors import InvalidState, ValidationError
 from shipyard.serving import service
-from shipyard.training.algorithms import LoadedModel, load_model
+from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
+from shipyard.training.algorithms import LoadedModel, UntrustedModelError
 
 log = logging.getLogger(__name__)
 TARGET_VARIANT_HEADER = "X-Shipyard-Target-Variant"
@@ -40,34 +42,60 @@ class ModelHost:
         self.store = store
         self.cache_dir = cache_dir
         self._endpoints: dict[str, list[LoadedVariant]] = {}
+        self._configs: dict[str, str] = {}  # the endpoint config each endpoint serves here
+        self._loading: set[str] = set()
         self._lock = threading.Lock()
         self._random = random.Random()
 
     # ---- deployment ----------------------------------------------------------------
     def deploy_in_background(self, name: str) -> threading.Thread:
+        with self._lock:
+            self._loading.add(name)
         thread = threading.Thread(
-            target=self.deploy, args=(name,), name=f"deploy-{name}", daemon=True
+            target=self._deploy_then_done, args=(name,), name=f"deploy-{name}", daemon=True
         )
         thread.start()
         return thread
+
+    def deploy_pending(self) -> list[str]:
+        """Deploy, in the background and once each, every endpoint waiting to be loaded
+        (Creating, or Updating to a config not served here) that this host is not loading
+        already: endpoints another process created through the service. Their names."""
+        with self.db.session_scope() as session:
+            waiting = service.endpoints_to_deploy(session)
+        started = []
+        for name, config in waiting:
+            with self._lock:
+                if name in self._loading or self._configs.get(name) == config:
+                    continue
+            self.deploy_in_background(name)
+            started.append(name)
+        return started
+
+    def _deploy_then_done(self, name: str) -> None:
+        try:
+            self.deploy(name)
+        finally:
+            with self._lock:
+                self._loading.discard(name)
 
     def deploy(self, name: str) -> None:
         """Load every variant of ``name``, then mark it InService (or Failed, with why)."""
         try:
             with self.db.session_scope() as session:
-                variants = service.variants_to_load(session, name)
+                deployment = service.deployment_of(session, name)
             loaded = [
-                LoadedVariant(v.variant_name, v.initial_weight, self._load(uri))
-                for v, uri in variants
+                LoadedVariant(v.variant_name, v.initial_weight, self._load(source))
+                for v, source in deployment.variants
             ]
         except Exception as exc:
             log.exception("endpoint %s failed to deploy", name)
-            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             with self.db.session_scope() as session:
-                service.set_endpoint_status(session, name, "Failed", f"ModelLoadError: {reason}")
+                service.set_endpoint_status(session, name, "Failed", failure_reason(exc))
             return
         with self._lock:
             self._endpoints[name] = loaded
+            self._configs[name] = deployment.endpoint_config_name
         with self.db.session_scope() as session:
             service.set_endpoint_status(session, name, "InService")
             still_wanted = service.is_live(session, name)
@@ -83,17 +111,10 @@ class ModelHost:
     def undeploy(self, name: str) -> None:
         with self._lock:
             self._endpoints.pop(name, None)
+            self._configs.pop(name, None)
 
-    def _load(self, model_data_uri: str) -> LoadedModel:
-        key = key_from_uri(model_data_uri)
-        local = self.store.local_path(key)
-        if local is not None and local.is_dir():
-            return load_model(local)
-        target = self.cache_dir / hashlib.sha256(key.encode()).hexdigest()[:32]
-        if target.exists():
-            shutil.rmtree(target)
-        self.store.get_directory(key, target)
-        return load_model(target)
+    def _load(self, source: ModelSource) -> LoadedModel:
+        return load_verified(self.store, source, self.cache_dir)
 
     # ---- invocation ----------------------------------------------------------------
     def invoke(
@@ -129,5 +150,16 @@ class ModelHost:
         with self._lock:
             variants = self._endpoints.get(name)
         if variants is None:
-            raise NotFound(f"endpoint '{name}' could not be loaded")
+            with self.db.session_scope() as session:
+                reason = service.get_endpoint(session, name).failure_reason
+            raise InvalidState(f"endpoint '{name}' could not be loaded: {reason}")
         return variants
+
+
+def failure_reason(exc: Exception) -> str:
+    """An endpoint's failure reason: ``ModelIntegrityError: ...``, ``UntrustedModelError:
+    ...`` or ``ModelLoadError: ...``."""
+    if isinstance(exc, ModelIntegrityError | UntrustedModelError):
+        return f"{type(exc).__name__}: {exc}"
+    reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    return f"ModelLoadError: {reason}"

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.core.db import Base
 
 
 class Model(Base):
+    """A servable model. ``model_sha256`` is the hash of its model directory when it was
+    created (the host refuses to load other bytes); ``trust_pickle``, copied from the model
+    package it came from, is the only thing that lets a loader deserialize a pickle."""
+
     __tablename__ = "models"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -21,6 +25,9 @@ class Model(Base):
     problem_type: Mapped[str] = mapped_column(String(64))
     feature_names: Mapped[list[str]] = mapped_column(JSON)
     classes: Mapped[list[Any] | None] = mapped_column(JSON)
+    model_package_name: Mapped[str | None] = mapped_column(String(128), index=True)
+    model_sha256: Mapped[str | None] = mapped_column(String(64))
+    trust_pickle: Mapped[bool] = mapped_column(Boolean, server_default=false())
     owner: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from shipyard.core.errors import AccessDenied
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
+from shipyard.security.iam import is_allowed
 from shipyard.serving import service
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.payloads import parse_body, render
@@ -101,8 +103,17 @@ def delete_endpoint_config(name: str, context: ContextDep, authorize: AuthorizeD
 def create_endpoint(
     request: EndpointIn, context: ContextDep, authorize: AuthorizeDep
 ) -> EndpointOut:
+    """Refused (403) when a variant serves a model package that is not Approved, unless
+    the caller may ``registry:DeployUnapproved`` on that package."""
     principal = authorize("serving:CreateEndpoint", srn("endpoint", request.name))
     with context.db.session_scope() as session:
+        for package in service.unapproved_packages(session, request.endpoint_config_name):
+            if not is_allowed(principal, "registry:DeployUnapproved", package.srn):
+                raise AccessDenied(
+                    f"model package '{package.model_package_name}' is "
+                    f"{package.approval_status}, not Approved, and {principal.name} is not "
+                    f"allowed to registry:DeployUnapproved on {package.srn}"
+                )
         endpoint = service.create_endpoint(session, request, principal.name)
     model_host(context).deploy_in_background(endpoint.name)
     return endpoint

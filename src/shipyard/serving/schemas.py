@@ -9,18 +9,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ModelIn(BaseModel):
-    """CreateModel from a completed training job, or from model artifacts already stored."""
+    """CreateModel from a completed training job, from model artifacts already stored, or
+    from a registered model package (``<group>/<version>``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     training_job_name: str | None = None
     model_data_uri: str | None = Field(default=None, max_length=1024)
+    model_package_name: str | None = Field(default=None, max_length=128)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelIn:
-        if bool(self.training_job_name) == bool(self.model_data_uri):
-            raise ValueError("give exactly one of training_job_name or model_data_uri")
+        sources = (self.training_job_name, self.model_data_uri, self.model_package_name)
+        if sum(1 for source in sources if source) != 1:
+            raise ValueError(
+                "give exactly one of training_job_name, model_data_uri or model_package_name"
+            )
         return self
 
 
@@ -33,6 +38,10 @@ class ModelOut(BaseModel):
     problem_type: str
     feature_names: list[str]
     classes: list[Any] | None
+    model_package_name: str | None = None
+    model_sha256: str | None = None
+    """The SHA-256 of the model directory at create; a load of other bytes fails."""
+    trust_pickle: bool = False
     owner: str
     created_at: datetime
 

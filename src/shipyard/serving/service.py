@@ -1,13 +1,18 @@
 """Models, endpoint configs and endpoints: create, describe, list, delete.
 
-An endpoint is ``Creating`` until the host has loaded every variant's model, then
-``InService`` (or ``Failed`` with a reason); on a restart the host loads every endpoint
-that was in service, so endpoints survive ``shipyard up`` restarts.
+A model comes from a training job, stored model artifacts or a registered model package;
+it records the SHA-256 of its model directory, which every load checks, and — from its
+package only — whether a pickle may be deserialized. An endpoint is ``Creating`` (or
+``Updating``, moved to another config) until the host has loaded every variant's model,
+then ``InService`` (or ``Failed`` with a reason); on a restart the host loads every
+endpoint that was in service, so endpoints survive ``shipyard up`` restarts. Serving a
+package that is not Approved needs ``registry:DeployUnapproved`` (:func:`unapproved_packages`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -15,8 +20,13 @@ from sqlalchemy.orm import Session
 
 from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
 from shipyard.core.clock import as_utc, utcnow
+from shipyard.core.digests import prefix_sha256
 from shipyard.core.errors import AlreadyExists, InvalidState, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
+from shipyard.lineage import service as lineage
+from shipyard.registry import service as registry
+from shipyard.registry.schemas import ModelPackageOut
+from shipyard.serving.loading import ModelSource
 from shipyard.serving.models import Endpoint, EndpointConfig, Model
 from shipyard.serving.schemas import (
     EndpointConfigIn,
@@ -31,6 +41,7 @@ from shipyard.training import service as training
 
 MANIFEST = "shipyard-model.json"
 LIVE_STATUSES = ("Creating", "InService", "Updating")
+TO_DEPLOY_STATUSES = ("Creating", "Updating")
 
 
 # ---- models ---------------------------------------------------------------------------
@@ -40,22 +51,61 @@ def create_model(
     name = validate_name(request.name)
     if session.get(Model, name) is not None:
         raise AlreadyExists(f"model '{name}' already exists")
-    model_data_uri = request.model_data_uri or _artifacts_of_job(session, request.training_job_name)
+    package = _package_of(session, request.model_package_name)
+    if package is not None:
+        model_data_uri, training_job_name = package.model_data_uri, package.training_job_name
+    else:
+        training_job_name = request.training_job_name
+        model_data_uri = request.model_data_uri or _artifacts_of_job(session, training_job_name)
     manifest = _read_manifest(store, model_data_uri)
+    sha256 = prefix_sha256(store, key_from_uri(model_data_uri))
+    if package is not None and sha256 != package.model_sha256:
+        raise InvalidState(
+            f"ModelIntegrityError: the files of model package '{package.model_package_name}' "
+            f"hash to {sha256}, not the {package.model_sha256} recorded at its registration"
+        )
     row = Model(
         name=name,
-        training_job_name=request.training_job_name,
+        training_job_name=training_job_name,
         model_data_uri=model_data_uri,
         algorithm=str(manifest.get("algorithm")),
         problem_type=str(manifest.get("problem_type")),
         feature_names=list(manifest.get("feature_names", [])),
         classes=manifest.get("classes"),
+        model_package_name=package.model_package_name if package else None,
+        model_sha256=sha256,
+        trust_pickle=package.trust_pickle if package else False,
         owner=owner,
         created_at=utcnow(),
     )
     session.add(row)
     session.flush()
+    origin = _model_origin(row)
+    relation: lineage.Relation = "Produced" if origin.kind == "training-job" else "ContributedTo"
+    lineage.record(session, origin, lineage.Entity("model", row.name), relation)
     return model_out(row)
+
+
+def _package_of(session: Session, model_package_name: str | None) -> ModelPackageOut | None:
+    if model_package_name is None:
+        return None
+    try:
+        return registry.find_model_package(session, model_package_name)
+    except NotFound as exc:
+        raise ValidationError(exc.message, "model_package_name") from None
+
+
+def _model_origin(row: Model) -> lineage.Entity:
+    """What a model was made from: its package, else its training job, else its files."""
+    if row.model_package_name:
+        return lineage.Entity("model-package", row.model_package_name)
+    if row.training_job_name:
+        return lineage.Entity("training-job", row.training_job_name)
+    return lineage.Entity(
+        "model-artifact",
+        f"sha256-{row.model_sha256}",
+        {"sha256": row.model_sha256, "uri": row.model_data_uri},
+    )
 
 
 def get_model(session: Session, name: str) -> Model:
@@ -81,6 +131,18 @@ def delete_model(session: Session, name: str) -> None:
     session.delete(model)
 
 
+def models_from_package_group(session: Session, group: str) -> list[str]:
+    """The models made from a package of ``group`` (which may then not be deleted)."""
+    query = select(Model.name).where(Model.model_package_name.startswith(f"{group}/"))
+    return list(session.scalars(query.order_by(Model.name)))
+
+
+def models_from_package(session: Session, model_package_name: str) -> list[str]:
+    """The models made from the package ``<group>/<version>``."""
+    query = select(Model.name).where(Model.model_package_name == model_package_name)
+    return list(session.scalars(query.order_by(Model.name)))
+
+
 def model_out(row: Model) -> ModelOut:
     return ModelOut(
         name=row.name,
@@ -91,6 +153,9 @@ def model_out(row: Model) -> ModelOut:
         problem_type=row.problem_type,
         feature_names=row.feature_names,
         classes=row.classes,
+        model_package_name=row.model_package_name,
+        model_sha256=row.model_sha256,
+        trust_pickle=row.trust_pickle,
         owner=row.owner,
         created_at=as_utc(row.created_at) or row.created_at,
     )
@@ -205,7 +270,59 @@ def create_endpoint(session: Session, request: EndpointIn, owner: str) -> Endpoi
     )
     session.add(row)
     session.flush()
+    _record_deployment(session, row.name, config)
     return endpoint_out(row, config)
+
+
+def update_endpoint(session: Session, name: str, endpoint_config_name: str) -> EndpointOut:
+    """Move an endpoint to another config: ``Updating`` until the host has loaded it (it
+    goes on serving the old one meanwhile, and fails the endpoint if the new one fails)."""
+    row = get_endpoint(session, name)
+    if row.status == "Deleting":
+        raise InvalidState(f"endpoint '{name}' is being deleted")
+    try:
+        config = get_endpoint_config(session, endpoint_config_name)
+    except NotFound as exc:
+        raise ValidationError(exc.message, "endpoint_config_name") from None
+    row.endpoint_config_name, row.status = config.name, "Updating"
+    row.failure_reason, row.last_modified_at = None, utcnow()
+    session.flush()
+    _record_deployment(session, row.name, config)
+    return endpoint_out(row, config)
+
+
+def endpoints_using_config(session: Session, endpoint_config_name: str) -> list[EndpointOut]:
+    query = select(Endpoint).where(Endpoint.endpoint_config_name == endpoint_config_name)
+    config = session.get(EndpointConfig, endpoint_config_name)
+    return [endpoint_out(row, config) for row in session.scalars(query.order_by(Endpoint.name))]
+
+
+def unapproved_packages(session: Session, endpoint_config_name: str) -> list[ModelPackageOut]:
+    """The model packages the config's variants serve that are not Approved: deploying
+    them needs ``registry:DeployUnapproved`` on each (the callers check it)."""
+    try:
+        config = get_endpoint_config(session, endpoint_config_name)
+    except NotFound as exc:
+        raise ValidationError(exc.message, "endpoint_config_name") from None
+    found: dict[str, ModelPackageOut] = {}
+    for variant in config.production_variants:
+        model = session.get(Model, variant["model_name"])
+        if model is None or not model.model_package_name or model.model_package_name in found:
+            continue
+        package = registry.find_model_package(session, model.model_package_name)
+        if package.approval_status != "Approved":
+            found[model.model_package_name] = package
+    return list(found.values())
+
+
+def _record_deployment(session: Session, endpoint: str, config: EndpointConfig) -> None:
+    for variant in config.production_variants:
+        lineage.record(
+            session,
+            lineage.Entity("model", variant["model_name"]),
+            lineage.Entity("endpoint", endpoint),
+            "DeployedAs",
+        )
 
 
 def get_endpoint(session: Session, name: str) -> Endpoint:
@@ -257,12 +374,34 @@ def live_endpoint_names(session: Session) -> list[str]:
     return list(session.scalars(select(Endpoint.name).where(Endpoint.status.in_(LIVE_STATUSES))))
 
 
-def variants_to_load(session: Session, name: str) -> list[tuple[ProductionVariant, str]]:
-    """Each variant of the endpoint with the artifact URI of its model."""
+def endpoints_to_deploy(session: Session) -> list[tuple[str, str]]:
+    """``(endpoint, endpoint config)`` of every endpoint waiting for a host to load it."""
+    query = select(Endpoint.name, Endpoint.endpoint_config_name).where(
+        Endpoint.status.in_(TO_DEPLOY_STATUSES)
+    )
+    return [(name, config) for name, config in session.execute(query.order_by(Endpoint.name))]
+
+
+def model_source(session: Session, model_name: str) -> ModelSource:
+    """For every process that loads a model (endpoints, batch transform): load
+    ``source.model_data_uri`` only if it hashes to ``model_sha256`` (when recorded), with
+    ``load_model(path, trust_pickle=source.trust_pickle)``."""
+    model = get_model(session, model_name)
+    return ModelSource(model.name, model.model_data_uri, model.model_sha256, model.trust_pickle)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    endpoint_config_name: str
+    variants: list[tuple[ProductionVariant, ModelSource]]
+
+
+def deployment_of(session: Session, name: str) -> Deployment:
+    """The endpoint's config, and each of its variants with the model to load."""
     row = get_endpoint(session, name)
     config = get_endpoint_config(session, row.endpoint_config_name)
     variants = [ProductionVariant(**v) for v in config.production_variants]
-    return [(v, get_model(session, v.model_name).model_data_uri) for v in variants]
+    return Deployment(config.name, [(v, model_source(session, v.model_name)) for v in variants])
 
 
 def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:

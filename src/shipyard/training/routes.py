@@ -7,13 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from shipyard.compute import service as compute
-from shipyard.compute.schemas import JOB_STATUSES
-from shipyard.core.errors import ValidationError
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, ContextDep, ListResponse, PageDep
 from shipyard.training import service
 from shipyard.training.schemas import (
-    LogLineOut,
     LogsOut,
     MetricPointOut,
     MetricsOut,
@@ -45,8 +42,6 @@ def list_training_jobs(
     status_equals: Annotated[str | None, Query(alias="status")] = None,
 ) -> ListResponse[TrainingJobOut]:
     authorize("training:ListTrainingJobs", srn("training-job", "*"))
-    if status_equals is not None and status_equals not in JOB_STATUSES:
-        raise ValidationError(f"expected one of {', '.join(JOB_STATUSES)}", "status")
     with context.db.session_scope() as session:
         items = service.list_training_jobs(
             session, limit=page.limit, offset=page.offset, status=status_equals
@@ -80,15 +75,9 @@ def get_training_job_logs(
 ) -> LogsOut:
     authorize("training:GetTrainingJobLogs", srn("training-job", name))
     with context.db.session_scope() as session:
-        finished = service.is_finished(session, name)
-        job_id = service.job_id_of(session, name)
-        lines = compute.read_logs(session, job_id, after_seq=after_seq, limit=limit)
-    next_seq = lines[-1].seq if lines else after_seq
-    return LogsOut(
-        lines=[LogLineOut(**line.__dict__) for line in lines],
-        next_seq=next_seq,
-        complete=finished and len(lines) < limit,
-    )
+        job = service.JOBS.job(session, name)
+        page = compute.read_log_page(session, job, after_seq=after_seq, limit=limit)
+    return LogsOut.model_validate(page, from_attributes=True)
 
 
 @router.get("/{name}/metrics", response_model=MetricsOut)

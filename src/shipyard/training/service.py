@@ -17,22 +17,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.compute import service as compute
+from shipyard.compute.job_tables import JobTable, job_state
 from shipyard.compute.models import Job
 from shipyard.compute.schemas import JobSpec, MetricDefinition, Resources, StoppingCondition
 from shipyard.core.artifacts import SCHEME, BaseArtifactStore, key_from_uri, uri_for
-from shipyard.core.clock import as_utc, utcnow
+from shipyard.core.clock import utcnow
 from shipyard.core.config import Settings
-from shipyard.core.errors import AlreadyExists, NotFound, ValidationError
+from shipyard.core.errors import AlreadyExists, ValidationError
 from shipyard.core.names import srn, validate_name
 from shipyard.data.tables import TableRef, resolve_table
 from shipyard.debugger import service as debugger
 from shipyard.debugger.schemas import DebuggerConfiguration, DebuggerDescription
+from shipyard.lineage import service as lineage
 from shipyard.training.algorithms import Emitted, get_algorithm
 from shipyard.training.models import TrainingJob
-from shipyard.training.schemas import ChannelIn, StatusTransition, TrainingJobIn, TrainingJobOut
+from shipyard.training.schemas import ChannelIn, TrainingJobIn, TrainingJobOut
 
 JOB_KIND = "training"
 RUNTIME = "shipyard.training.runtime"
+JOBS = JobTable(TrainingJob, "training job")
 
 
 def create_training_job(
@@ -47,6 +50,10 @@ def create_training_job(
     """Queue a training job. `pruning` is the early-stopping plan of a tuning trial."""
     checked = check_training_job(session, settings, store, request)
     name, hyperparameters, channels = checked.name, checked.hyperparameters, checked.channels
+    # hashed before anything is written, so that no write lock is held meanwhile
+    inputs = [lineage.dataset_for_uri(session, store, table.uri) for table in channels.values()]
+    if request.entry_point and request.source_uri:
+        inputs.append(lineage.source_for_uri(store, request.source_uri))
     model_prefix = f"training-jobs/{name}/model"
     output_prefix = f"training-jobs/{name}/output"
     spec = JobSpec(
@@ -99,6 +106,7 @@ def create_training_job(
     )
     session.add(row)
     debugger.save_configuration(session, job.id, checked.debugging)
+    lineage.record_all(session, inputs, lineage.Entity("training-job", name))
     session.flush()
     return to_out(row, job, debugger.describe_job(session, job))
 
@@ -157,23 +165,15 @@ def hyperparameter_names(algorithm: str) -> list[str]:
 
 
 def describe_training_job(session: Session, name: str) -> TrainingJobOut:
-    row = _get_row(session, name)
-    job = _job_of(session, row)
+    row, job = JOBS.find(session, name)
     return to_out(row, job, debugger.describe_job(session, job))
 
 
 def list_training_jobs(
     session: Session, *, limit: int, offset: int, status: str | None = None
 ) -> list[TrainingJobOut]:
-    query = select(TrainingJob).order_by(TrainingJob.created_at.desc())
-    rows: Sequence[TrainingJob]
-    if status is None:
-        rows = session.scalars(query.limit(limit).offset(offset)).all()
-    else:
-        every = session.scalars(query).all()
-        statuses = compute.get_jobs_by_id(session, [r.job_id for r in every])
-        rows = [r for r in every if statuses[r.job_id].status == status][offset : offset + limit]
-    return _outs(session, rows)
+    """A page of the training jobs, newest first (only those in ``status``, if given)."""
+    return _outs(session, JOBS.page(session, limit=limit, offset=offset, status=status))
 
 
 def describe_training_jobs(session: Session, names: Sequence[str]) -> dict[str, TrainingJobOut]:
@@ -181,21 +181,21 @@ def describe_training_jobs(session: Session, names: Sequence[str]) -> dict[str, 
     if not names:
         return {}
     rows = session.scalars(select(TrainingJob).where(TrainingJob.name.in_(names))).all()
-    return {out.name: out for out in _outs(session, rows)}
+    return {out.name: out for out in _outs(session, JOBS.with_jobs(session, rows))}
 
 
 def stop_training_job(session: Session, name: str) -> TrainingJobOut:
-    row = _get_row(session, name)
-    job = compute.request_stop(session, _job_of(session, row))
+    row, job = JOBS.find(session, name)
+    job = compute.request_stop(session, job)
     return to_out(row, job, debugger.describe_job(session, job))
 
 
 def job_id_of(session: Session, name: str) -> str:
-    return _get_row(session, name).job_id
+    return JOBS.row(session, name).job_id
 
 
 def is_finished(session: Session, name: str) -> bool:
-    return _job_of(session, _get_row(session, name)).status in ("Completed", "Failed", "Stopped")
+    return JOBS.is_finished(session, name)
 
 
 def to_out(
@@ -203,11 +203,9 @@ def to_out(
 ) -> TrainingJobOut:
     debugging = debugging or DebuggerDescription()
     return TrainingJobOut(
+        **job_state(job),
         name=row.name,
         srn=srn("training-job", row.name),
-        status=job.status,
-        secondary_status=job.secondary_status,
-        failure_reason=job.failure_reason,
         algorithm=row.algorithm,
         entry_point=row.entry_point,
         source_uri=row.source_uri,
@@ -220,38 +218,17 @@ def to_out(
         tags=row.tags,
         model_artifacts=row.model_artifacts,
         output_uri=row.output_uri,
-        final_metrics=job.final_metrics or {},
-        attempts=job.attempts,
         owner=row.owner,
-        created_at=as_utc(job.created_at) or job.created_at,
-        started_at=as_utc(job.started_at),
-        ended_at=as_utc(job.ended_at),
-        status_history=[StatusTransition.model_validate(t) for t in job.status_history or []],
         debugger_hook_config=debugging.debugger_hook_config,
         debugger_rule_configurations=debugging.debugger_rule_configurations,
         debugger_rule_evaluation_statuses=debugging.debugger_rule_evaluation_statuses,
     )
 
 
-def _outs(session: Session, rows: Sequence[TrainingJob]) -> list[TrainingJobOut]:
+def _outs(session: Session, rows: Sequence[tuple[TrainingJob, Job]]) -> list[TrainingJobOut]:
     """The descriptions of ``rows``, in their order, with a few queries for all of them."""
-    jobs = compute.get_jobs_by_id(session, [r.job_id for r in rows])
-    debugging = debugger.describe_jobs(session, list(jobs.values()))
-    return [to_out(r, jobs[r.job_id], debugging[r.job_id]) for r in rows]
-
-
-def _get_row(session: Session, name: str) -> TrainingJob:
-    row = session.get(TrainingJob, validate_name(name))
-    if row is None:
-        raise NotFound(f"training job '{name}' not found")
-    return row
-
-
-def _job_of(session: Session, row: TrainingJob) -> Job:
-    job = compute.get_job_by_id(session, row.job_id)
-    if job is None:
-        raise NotFound(f"training job '{row.name}' has no job record")
-    return job
+    debugging = debugger.describe_jobs(session, [job for _, job in rows])
+    return [to_out(row, job, debugging[row.job_id]) for row, job in rows]
 
 
 def _validated_hyperparameters(request: TrainingJobIn) -> dict[str, Any]:

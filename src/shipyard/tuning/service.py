@@ -27,6 +27,7 @@ from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.core.errors import AlreadyExists, InvalidState, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
+from shipyard.lineage import service as lineage
 from shipyard.training import service as training
 from shipyard.tuning import hyperband, progress
 from shipyard.tuning.models import TuningJob, TuningTrial
@@ -218,6 +219,12 @@ def _start_trials(
             row.completion_reason = "TrialNameTaken"
             row.failure_reason = f"a training job named '{name}' already exists"
             return started
+        lineage.record(
+            session,
+            lineage.Entity("tuning-job", row.name),
+            lineage.Entity("training-job", name),
+            "Ran",
+        )
         trial = TuningTrial(
             tuning_job=row.name,
             number=number,

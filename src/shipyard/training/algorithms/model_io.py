@@ -1,8 +1,9 @@
 """The model directory's manifest, and the loaded model that serves predictions from it.
 
-A model directory holds the model in its library's safe format (never a pickle), in one
-file or a few beside it, and `shipyard-model.json`, the manifest that says how to read and
-feed it.
+A model directory holds the model in its library's safe format, in one file or a few beside
+it, and `shipyard-model.json`, the manifest that says how to read and feed it. The platform
+never writes a pickle; an uploaded one (format "pickle") is kept but loaded only when the
+caller passes the trust flag it read from the database (see `load_model`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from shipyard.training.algorithms.dataset import (
 )
 
 MANIFEST_FILE = "shipyard-model.json"
-ModelFormat = Literal["xgboost-ubj", "lightgbm-text", "skops", "fm-npz", "lightgbm-forecast"]
+ModelFormat = Literal[
+    "xgboost-ubj",
+    "xgboost-json",
+    "lightgbm-text",
+    "skops",
+    "fm-npz",
+    "lightgbm-forecast",
+    "onnx",
+    "pickle",
+]
 _OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
     "binary_classification": ("predictions", "probabilities"),
     "multiclass_classification": ("predictions", "probabilities"),
@@ -76,6 +86,10 @@ class ModelManifest(BaseModel):
     def read(cls, model_dir: Path) -> ModelManifest:
         """Raises FileNotFoundError without a manifest, pydantic's ValidationError if malformed."""
         return cls.model_validate(json.loads((model_dir / MANIFEST_FILE).read_text()))
+
+
+class UntrustedModelError(ValueError):
+    """A model file Shipyard will not deserialize: a pickle loaded without the trust flag."""
 
 
 class LoadedModel(ABC):
@@ -191,3 +205,82 @@ def _missing_note(names: list[str], by_name: dict[str, Any]) -> str:
         return ""
     missing = [n for n in names if n not in by_name]
     return f"; missing: {shorten_names(missing)}" if missing else ""
+
+
+class OnnxModel(LoadedModel):
+    """An ONNX graph run by onnxruntime (imported when the first one loads).
+
+    The graph takes one numeric matrix; a classifier answers with a probability matrix (or
+    scikit-learn's ZipMap: one {class: probability} per row), a regressor with one value per
+    row.
+    """
+
+    def __init__(self, manifest: ModelManifest, session: Any) -> None:
+        super().__init__(manifest)
+        self.session = session
+        graph_input = session.get_inputs()[0]
+        self.input_name = graph_input.name
+        self.input_dtype = np.float64 if graph_input.type == "tensor(double)" else np.float32
+
+    @classmethod
+    def read(cls, path: Path, manifest: ModelManifest) -> OnnxModel:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: no warnings about unused initializers
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        if len(session.get_inputs()) != 1:
+            raise ValueError(f"{path.name} takes {len(session.get_inputs())} inputs, not one")
+        return cls(manifest, session)
+
+    def raw_predict(self, matrix: np.ndarray) -> np.ndarray:
+        outputs = self.session.run(None, {self.input_name: matrix.astype(self.input_dtype)})
+        if self.problem_type in CLASSIFICATION:
+            return self._probabilities(outputs)
+        return np.asarray(outputs[0], dtype=np.float64).reshape(len(matrix))
+
+    def _probabilities(self, outputs: list[Any]) -> np.ndarray:
+        assert self.classes is not None
+        for output in outputs:
+            if isinstance(output, list) and output and isinstance(output[0], dict):
+                return self._from_zipmap(output)
+            array = np.asarray(output)
+            if array.ndim == 2 and array.dtype.kind == "f":
+                if array.shape[1] == len(self.classes):
+                    return array.astype(np.float64)
+                if array.shape[1] == 1 and len(self.classes) == 2:
+                    return binary_to_two_columns(array[:, 0].astype(np.float64))
+        raise ValueError(f"the ONNX graph has no output of {len(self.classes)} class probabilities")
+
+    def _from_zipmap(self, rows: list[dict[Any, float]]) -> np.ndarray:
+        assert self.classes is not None
+        keys = list(rows[0])
+        if len(keys) != len(self.classes):
+            raise ValueError(f"the ONNX graph scores {len(keys)} classes, not {len(self.classes)}")
+        by_label = {str(key): key for key in keys}
+        if all(str(label) in by_label for label in self.classes):
+            keys = [by_label[str(label)] for label in self.classes]
+        return np.array([[row[key] for key in keys] for row in rows], dtype=np.float64)
+
+
+class NamedColumns:
+    """An uploaded scikit-learn estimator fitted on a DataFrame, fed the feature matrix as
+    a DataFrame of the names it was fitted with (as scikit-learn asks)."""
+
+    def __init__(self, estimator: Any, feature_names: Sequence[str]) -> None:
+        self.estimator = estimator
+        self.columns = list(feature_names)
+
+    def _frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(matrix, columns=self.columns)
+
+    def predict(self, matrix: np.ndarray) -> Any:
+        return self.estimator.predict(self._frame(matrix))
+
+    def predict_proba(self, matrix: np.ndarray) -> Any:
+        return self.estimator.predict_proba(self._frame(matrix))
+
+    def transform(self, matrix: np.ndarray) -> Any:
+        return self.estimator.transform(self._frame(matrix))
