@@ -15,6 +15,9 @@ from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.debugger import notifications as debugger_notifications
+from shipyard.monitoring.alarms import service as alarms
+from shipyard.monitoring.metrics import service as metrics
+from shipyard.monitoring.topics import service as topics
 from shipyard.pipelines import engine as pipelines
 from shipyard.pipelines import schedules as pipeline_schedules
 from shipyard.processing import service as processing
@@ -35,6 +38,12 @@ PROCESSING_SECONDS = 1.0
 PIPELINES_SECONDS = 1.0
 SCHEDULES_SECONDS = 1.0  # a cron expression may have a seconds field
 TRIGGERS_SECONDS = 5.0
+MAINTAIN_METRICS = "metrics"
+EVALUATE_ALARMS = "alarms"
+DELIVER_NOTIFICATIONS = "topics"
+METRICS_SECONDS = 60.0
+ALARMS_SECONDS = 1.0  # each alarm is evaluated when its own period says; this is the tick
+TOPICS_SECONDS = 1.0
 DEPLOY_PENDING_ENDPOINTS = "deploy-pending-endpoints"
 ENDPOINTS_SECONDS = 1.0
 
@@ -89,6 +98,11 @@ def platform_scheduler(
     )
     scheduler.every(PIPELINES_SECONDS, ADVANCE_PIPELINES, advance_pipelines)
     scheduler.every(SCHEDULES_SECONDS, RUN_PIPELINE_SCHEDULES, run_schedules)
+    scheduler.every(METRICS_SECONDS, MAINTAIN_METRICS, lambda: metrics.maintain(db))
+    scheduler.every(
+        ALARMS_SECONDS, EVALUATE_ALARMS, lambda: alarms.evaluate_all(db, settings, store)
+    )
+    scheduler.every(TOPICS_SECONDS, DELIVER_NOTIFICATIONS, lambda: topics.deliver_due(db, settings))
     scheduler.every(TRIGGERS_SECONDS, RUN_PIPELINE_TRIGGERS, run_triggers)
     scheduler.every(
         debugger_notifications.NOTIFICATIONS_SECONDS,

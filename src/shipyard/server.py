@@ -40,6 +40,9 @@ from shipyard.duties import (
     platform_scheduler,
 )
 from shipyard.lineage import routes as lineage_routes
+from shipyard.monitoring.alarms import routes as alarms_routes
+from shipyard.monitoring.metrics import routes as metrics_routes
+from shipyard.monitoring.topics import routes as topics_routes
 from shipyard.pipelines import routes as pipelines_routes
 from shipyard.processing import routes as processing_routes
 from shipyard.registry import routes as registry_routes
@@ -61,6 +64,9 @@ ROUTERS = (
     transform_routes.router,
     pipelines_routes.router,
     lineage_routes.router,
+    metrics_routes.router,
+    alarms_routes.router,
+    topics_routes.router,
     console_routes.router,
 )
 

@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli import (
+    alarms,
     datasets,
     endpoints,
     lineage,
+    metrics,
     models,
     pipelines,
     processing,
     registry,
+    topics,
     training,
     transform,
     tuning,
@@ -45,6 +48,9 @@ app.add_typer(transform.app, name="transform")
 app.add_typer(registry.app, name="registry")
 app.add_typer(pipelines.app, name="pipelines")
 app.command(name="lineage")(lineage.lineage)
+app.add_typer(metrics.app, name="metrics")
+app.add_typer(alarms.app, name="alarms")
+app.add_typer(topics.app, name="topics")
 
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]

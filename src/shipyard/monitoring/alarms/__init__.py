@@ -1,0 +1,1 @@
+"""Metric and composite alarms with CloudWatch semantics, their history and their actions."""

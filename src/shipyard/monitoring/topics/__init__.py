@@ -1,0 +1,1 @@
+"""Topics and subscriptions: webhooks (signed), Slack, email and queues, with delivery logs."""
