@@ -27,18 +27,20 @@ TEMP_PREFIX = ".tmp-"  # a local write in flight; no valid key segment starts wi
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=-]{0,199}$")
 
 
-def check_key(key: str) -> str:
-    """Return ``key`` if every segment is safe, else raise ValidationError."""
+def check_key(key: str, field: str = "uri") -> str:
+    """Return ``key`` if every segment is safe, else raise ValidationError naming ``field``."""
     segments = key.split("/")
     if not key or any(not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments):
-        raise ValidationError(f"{key!r} is not a valid artifact key", "uri")
+        raise ValidationError(f"{key!r} is not a valid artifact key", field)
     return key
 
 
-def key_from_uri(uri: str) -> str:
+def key_from_uri(uri: str, field: str = "uri") -> str:
+    """The key of a ``shipyard://`` URI; a ValidationError names ``field`` (the request's
+    own field that held the URI)."""
     if not uri.startswith(SCHEME):
-        raise ValidationError(f"{uri!r} is not an artifact URI; expected shipyard://...", "uri")
-    return check_key(uri.removeprefix(SCHEME))
+        raise ValidationError(f"{uri!r} is not an artifact URI; expected shipyard://...", field)
+    return check_key(uri.removeprefix(SCHEME), field)
 
 
 def uri_for(key: str) -> str:

@@ -60,7 +60,7 @@ def resolve_source(
 ) -> Source:
     """The input ``raw`` names; ValidationError naming ``field`` when there is none."""
     if raw.startswith(SCHEME):
-        return _stored(session, store, _key_of(raw, field), field)
+        return _stored(session, store, key_from_uri(raw, field), field)
     if "://" in raw and not raw.startswith("file://"):
         raise ValidationError(
             f"unsupported location {raw!r}; expected a dataset name, shipyard://… or a local path",
@@ -179,12 +179,3 @@ def _check_sql_format(table_format: str, uri: str, field: str) -> None:
 
 def _path_part(uri: str) -> str:
     return url2pathname(urlparse(uri).path) if uri.startswith("file://") else uri
-
-
-def _key_of(uri: str, field: str) -> str:
-    """The artifact key of ``uri``; a ValidationError names ``field``, the request's own."""
-    try:
-        return key_from_uri(uri)
-    except ValidationError as exc:
-        reason = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
-        raise ValidationError(reason, field) from None

@@ -186,11 +186,7 @@ def spec_from_manifest(manifest: ModelManifest, given: InferenceSpec | None) -> 
 def _from_uri(store: BaseArtifactStore, request: ModelPackageIn, scratch: Path) -> Source:
     uri = request.model_data_uri
     assert uri is not None
-    try:
-        key = key_from_uri(uri)
-    except ValidationError as exc:
-        reason = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
-        raise ValidationError(reason, "model_data_uri") from None
+    key = key_from_uri(uri, "model_data_uri")
     if store.exists(key):
         return _from_upload(store, request, key, scratch)
     if store.exists(f"{key}/{MANIFEST_FILE}"):

@@ -276,7 +276,7 @@ def _resolved_channels(
             raise ValidationError("channel names are letters, digits and '_'", field)
         spec = value if isinstance(value, ChannelIn) else ChannelIn(uri=value)
         if spec.uri.startswith(SCHEME):
-            _key_of(spec.uri, field)
+            key_from_uri(spec.uri, field)
         resolved[channel] = resolve_table(
             spec.uri,
             store=store,
@@ -344,7 +344,7 @@ def _check_script(request: TrainingJobIn, store: BaseArtifactStore) -> None:
             "script mode needs the uploaded source (a .py file or .tar.gz) as shipyard://…",
             "source_uri",
         )
-    key = _key_of(request.source_uri, "source_uri")
+    key = key_from_uri(request.source_uri, "source_uri")
     if not store.exists(key):
         raise ValidationError(f"{request.source_uri} does not exist", "source_uri")
     if key.endswith(".py") and posixpath.basename(key) != normal:
@@ -352,12 +352,3 @@ def _check_script(request: TrainingJobIn, store: BaseArtifactStore) -> None:
             f"the source is the single file {posixpath.basename(key)!r}; entry_point must name it",
             "entry_point",
         )
-
-
-def _key_of(uri: str, field: str) -> str:
-    """The artifact key of ``uri``; a ValidationError names ``field``, the request's own."""
-    try:
-        return key_from_uri(uri)
-    except ValidationError as exc:
-        reason = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
-        raise ValidationError(reason, field) from None
