@@ -33,7 +33,7 @@ from shipyard.core.digests import file_sha256, prefix_sha256
 from shipyard.core.errors import ValidationError
 from shipyard.data.tables import SUFFIX_FORMATS, columns_of
 from shipyard.training.distributed import RankFailed, describe_exit, run_ranks
-from shipyard.training.runtime import materialize, unpack_source
+from shipyard.training.runtime import fetch_script, materialize, python_path_with
 
 INSTANCE_LAUNCHER = "shipyard.processing.instance"
 
@@ -117,15 +117,11 @@ def run_script(
     outputs: dict[str, Path],
     workdir: Path,
 ) -> None:
-    code_dir = workdir / "code"
-    unpack_source(store, payload["source_uri"], code_dir)
-    entry = code_dir / payload["entry_point"]
-    if not entry.is_file():
-        raise ValidationError(f"{payload['entry_point']} is not in the source", "entry_point")
+    code_dir, entry = fetch_script(store, payload["source_uri"], payload["entry_point"], workdir)
     count = payload.get("instance_count", 1)
     env = dict(os.environ) | payload["environment"]
     env |= script_environment(payload, workdir, outputs, count)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_dir), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = python_path_with(code_dir, env)
     print(f"Running {payload['entry_point']} on {count} instance(s)", flush=True)
     if count > 1:  # the launcher turns each rank into SHIPYARD_INSTANCE_INDEX
         argv = [sys.executable, "-m", INSTANCE_LAUNCHER, str(entry), *payload["arguments"]]

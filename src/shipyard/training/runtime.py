@@ -113,18 +113,14 @@ def run_script(
     output_dir: Path,
     workdir: Path,
 ) -> None:
-    code_dir = workdir / "code"
-    unpack_source(store, payload["source_uri"], code_dir)
-    entry = code_dir / payload["entry_point"]
-    if not entry.is_file():
-        raise ValidationError(f"{payload['entry_point']} is not in the source", "entry_point")
+    code_dir, entry = fetch_script(store, payload["source_uri"], payload["entry_point"], workdir)
     hyperparameters = payload["hyperparameters"]
     argv = [sys.executable, str(entry)]
     for key, value in hyperparameters.items():
         argv += [f"--{key}", json.dumps(value) if isinstance(value, bool) else str(value)]
     env = dict(os.environ)
     env.update(script_environment(payload, channels, model_dir, output_dir))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code_dir), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = python_path_with(code_dir, env)
     print(f"Running {payload['entry_point']}", flush=True)
     world_size = payload.get("instance_count", 1)
     if world_size > 1:
@@ -136,6 +132,23 @@ def run_script(
         raise RuntimeError(
             f"AlgorithmError: {payload['entry_point']} exited with code {completed.returncode}"
         )
+
+
+def fetch_script(
+    store: BaseArtifactStore, source_uri: str, entry_point: str, workdir: Path
+) -> tuple[Path, Path]:
+    """The source unpacked in ``workdir/code``, and its entry point there."""
+    code_dir = workdir / "code"
+    unpack_source(store, source_uri, code_dir)
+    entry = code_dir / entry_point
+    if not entry.is_file():
+        raise ValidationError(f"{entry_point} is not in the source", "entry_point")
+    return code_dir, entry
+
+
+def python_path_with(code_dir: Path, env: dict[str, str]) -> str:
+    """``PYTHONPATH`` with the script's code first, so its own modules import."""
+    return os.pathsep.join(p for p in (str(code_dir), env.get("PYTHONPATH")) if p)
 
 
 def script_environment(
