@@ -8,14 +8,13 @@ environment and the resources. Each failure is a ValidationError naming the fiel
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shipyard.core.artifacts import SCHEME, BaseArtifactStore, key_from_uri
+from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.config import Settings
 from shipyard.core.errors import AlreadyExists, ValidationError
 from shipyard.core.names import validate_name
@@ -29,6 +28,7 @@ from shipyard.processing.sources import (
     resolve_source,
     resolve_table_source,
 )
+from shipyard.training import service as training
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 ENVIRONMENT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -72,7 +72,7 @@ def check_processing_job(
         for i, item in enumerate(request.processing_inputs)
     ]
     if request.sql is None:
-        _check_script(request, store)
+        training.check_script_source(store, request.entry_point or "", request.source_uri)
         _check_environment(request.environment)
         inputs = [
             _input(item.input_name, item.source, source, None)
@@ -195,32 +195,6 @@ def _checked_sql(
         body, _columns = duck.check_statement(given[output], typed, fields[output])
         statements[output] = body
     return statements
-
-
-def _check_script(request: ProcessingJobIn, store: BaseArtifactStore) -> None:
-    entry = request.entry_point or ""
-    normal = posixpath.normpath(entry)
-    if entry.startswith("/") or normal.startswith("..") or not entry.endswith(".py"):
-        raise ValidationError("must be a relative path to a .py file in the source", "entry_point")
-    if not request.source_uri or not request.source_uri.startswith(SCHEME):
-        raise ValidationError(
-            "a script needs its uploaded source (a .py file or .tar.gz) as shipyard://…",
-            "source_uri",
-        )
-    try:
-        source = key_from_uri(request.source_uri)
-    except ValidationError as exc:
-        raise ValidationError(exc.message.removeprefix("uri: "), "source_uri") from None
-    if not store.exists(source):
-        raise ValidationError(f"{request.source_uri} does not exist", "source_uri")
-    if source.endswith(".py") and posixpath.basename(source) != normal:
-        raise ValidationError(
-            f"the source is the single file {posixpath.basename(source)!r}; entry_point "
-            "must name it",
-            "entry_point",
-        )
-    if not source.endswith((".py", ".tar.gz", ".tgz")):
-        raise ValidationError("expected a .py file or a .tar.gz of the source", "source_uri")
 
 
 def _check_environment(environment: dict[str, str]) -> None:

@@ -333,22 +333,28 @@ def _check_algorithm_columns(
 
 
 def _check_script(request: TrainingJobIn, store: BaseArtifactStore) -> None:
-    if not request.entry_point:
-        return
-    entry = request.entry_point
-    normal = posixpath.normpath(entry)
-    if entry.startswith("/") or normal.startswith("..") or not entry.endswith(".py"):
+    if request.entry_point:
+        check_script_source(store, request.entry_point, request.source_uri)
+
+
+def check_script_source(store: BaseArtifactStore, entry_point: str, source_uri: str | None) -> None:
+    """ValidationError (naming ``entry_point`` or ``source_uri``) unless ``entry_point`` is a
+    .py file of the uploaded source: that single file, or one inside a .tar.gz."""
+    normal = posixpath.normpath(entry_point)
+    if entry_point.startswith("/") or normal.startswith("..") or not entry_point.endswith(".py"):
         raise ValidationError("must be a relative path to a .py file in the source", "entry_point")
-    if not request.source_uri or not request.source_uri.startswith(SCHEME):
+    if not source_uri or not source_uri.startswith(SCHEME):
         raise ValidationError(
-            "script mode needs the uploaded source (a .py file or .tar.gz) as shipyard://…",
+            "a script needs its uploaded source (a .py file or .tar.gz) as shipyard://…",
             "source_uri",
         )
-    key = key_from_uri(request.source_uri, "source_uri")
+    key = key_from_uri(source_uri, "source_uri")
     if not store.exists(key):
-        raise ValidationError(f"{request.source_uri} does not exist", "source_uri")
+        raise ValidationError(f"{source_uri} does not exist", "source_uri")
     if key.endswith(".py") and posixpath.basename(key) != normal:
         raise ValidationError(
             f"the source is the single file {posixpath.basename(key)!r}; entry_point must name it",
             "entry_point",
         )
+    if not key.endswith((".py", ".tar.gz", ".tgz")):
+        raise ValidationError("expected a .py file or a .tar.gz of the source", "source_uri")
