@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from shipyard.sdk.alarms import Alarm
 from shipyard.sdk.client import Session
 from shipyard.sdk.lineage import LineageGraph
+from shipyard.sdk.metrics import Metrics
 from shipyard.sdk.pipelines import (
     CacheConfig,
     ConditionAnd,
@@ -45,6 +47,7 @@ from shipyard.sdk.processing import (
 )
 from shipyard.sdk.registry import ModelPackage, ModelPackageGroup
 from shipyard.sdk.serving import Model, Predictor
+from shipyard.sdk.topics import Queue, Topic
 from shipyard.sdk.training import Estimator, TrainingJob
 from shipyard.sdk.transform import Transformer, TransformJob
 from shipyard.sdk.tuning import (
@@ -59,6 +62,7 @@ from shipyard.sdk.tuning import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alarm",
     "CacheConfig",
     "CategoricalParameter",
     "ConditionAnd",
@@ -82,6 +86,7 @@ __all__ = [
     "Join",
     "JsonGet",
     "LineageGraph",
+    "Metrics",
     "Model",
     "ModelPackage",
     "ModelPackageGroup",
@@ -97,11 +102,13 @@ __all__ = [
     "ProcessingOutput",
     "ProcessingStep",
     "PropertyFile",
+    "Queue",
     "RegisterModelStep",
     "RetryPolicy",
     "SQLProcessor",
     "ScriptProcessor",
     "Session",
+    "Topic",
     "TrainingJob",
     "TrainingStep",
     "TransformJob",

@@ -45,13 +45,27 @@ METRICS_SECONDS = 60.0
 ALARMS_SECONDS = 1.0  # each alarm is evaluated when its own period says; this is the tick
 TOPICS_SECONDS = 1.0
 DEPLOY_PENDING_ENDPOINTS = "deploy-pending-endpoints"
+SYNC_STOPPED_ENDPOINTS = "sync-stopped-endpoints"
 ENDPOINTS_SECONDS = 1.0
+
+
+def after_job_end(scheduler: Scheduler) -> None:
+    """Run now the duties a job's end may let go on: its tuning job, its processing or
+    transform outputs, its pipeline."""
+    for duty in (
+        RECONCILE_TUNING_JOBS,
+        RECONCILE_PROCESSING_JOBS,
+        RECONCILE_TRANSFORM_JOBS,
+        ADVANCE_PIPELINES,
+    ):
+        scheduler.trigger(duty)
 
 
 def add_serving_duties(scheduler: Scheduler, host: ModelHost) -> None:
     """The duties of a process that serves endpoints: load the endpoints that a pipeline or
     another process created (or moved to a new config) through the service."""
     scheduler.every(ENDPOINTS_SECONDS, DEPLOY_PENDING_ENDPOINTS, host.deploy_pending)
+    scheduler.every(ENDPOINTS_SECONDS, SYNC_STOPPED_ENDPOINTS, host.sync_stopped)
 
 
 def platform_scheduler(

@@ -13,7 +13,6 @@ from starlette.responses import Response
 
 from shipyard import __version__
 from shipyard.compute.executors import make_executor
-from shipyard.compute.scheduler import Scheduler
 from shipyard.compute.worker import JobWorker
 from shipyard.console import routes as console_routes
 from shipyard.console.rendering import http_error_page
@@ -31,17 +30,12 @@ from shipyard.core.web import (
 )
 from shipyard.data import routes as data_routes
 from shipyard.debugger import routes as debugger_routes
-from shipyard.duties import (
-    ADVANCE_PIPELINES,
-    RECONCILE_PROCESSING_JOBS,
-    RECONCILE_TRANSFORM_JOBS,
-    RECONCILE_TUNING_JOBS,
-    add_serving_duties,
-    platform_scheduler,
-)
+from shipyard.duties import add_serving_duties, after_job_end, platform_scheduler
 from shipyard.lineage import routes as lineage_routes
 from shipyard.monitoring.alarms import routes as alarms_routes
 from shipyard.monitoring.metrics import routes as metrics_routes
+from shipyard.monitoring.metrics.buffer import MetricBuffer
+from shipyard.monitoring.metrics.builtin import watch_worker
 from shipyard.monitoring.topics import routes as topics_routes
 from shipyard.pipelines import routes as pipelines_routes
 from shipyard.processing import routes as processing_routes
@@ -83,7 +77,7 @@ def build_context(settings: Settings) -> Context:
         db=db,
         store=store,
         authenticator=Authenticator(db),
-        extras={"model_host": host},
+        extras={"model_host": host, "metrics": MetricBuffer(db)},
     )
 
 
@@ -92,8 +86,10 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     worker = (
         JobWorker(settings, context.db, make_executor(settings)) if settings.run_worker else None
     )
+    metrics: MetricBuffer = context.extras.setdefault("metrics", MetricBuffer(context.db))
     if worker is not None:
         context.wake_workers = worker.wake
+        watch_worker(worker, metrics)
     scheduler = (
         platform_scheduler(settings, context.db, context.store, context.wake_workers)
         if settings.run_scheduler
@@ -103,11 +99,12 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         add_serving_duties(scheduler, context.extras["model_host"])
         context.run_soon = scheduler.trigger
         if worker is not None:  # a job that ends may let a tuning job or a pipeline go on
-            worker.job_end_listeners.append(lambda _job: trigger_job_end_duties(scheduler))
+            worker.job_end_listeners.append(lambda _job: after_job_end(scheduler))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.extras["model_host"].restore()
+        metrics.start()
         if worker is not None:
             worker.start()
         if scheduler is not None:
@@ -119,6 +116,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
                 scheduler.stop()
             if worker is not None:
                 worker.stop()
+            metrics.stop()
 
     app = FastAPI(
         title="Shipyard",
@@ -144,16 +142,6 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         return RedirectResponse("/console/")
 
     return app
-
-
-def trigger_job_end_duties(scheduler: Scheduler) -> None:
-    for duty in (
-        RECONCILE_TUNING_JOBS,
-        RECONCILE_PROCESSING_JOBS,
-        RECONCILE_TRANSFORM_JOBS,
-        ADVANCE_PIPELINES,
-    ):
-        scheduler.trigger(duty)
 
 
 async def routing_error_handler(request: Request, exc: Exception) -> Response:

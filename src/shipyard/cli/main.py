@@ -130,23 +130,29 @@ def worker(home: HomeOption = None) -> None:
     from shipyard.compute.executors import make_executor
     from shipyard.compute.worker import JobWorker
     from shipyard.core.artifacts import open_store
-    from shipyard.duties import RECONCILE_TUNING_JOBS, platform_scheduler
+    from shipyard.duties import after_job_end, platform_scheduler
+    from shipyard.monitoring.metrics.buffer import MetricBuffer
+    from shipyard.monitoring.metrics.builtin import watch_worker
 
     settings = _settings(home=home)
     db = _migrated_database(settings)
     store = open_store(settings.resolved_artifact_uri, settings.s3_endpoint_url)
     job_worker = JobWorker(settings, db, make_executor(settings))
+    metrics = MetricBuffer(db)  # the jobs' metrics and CPU and memory samples
+    watch_worker(job_worker, metrics)
     scheduler = platform_scheduler(settings, db, store, job_worker.wake)
-    job_worker.job_end_listeners.append(lambda _job: scheduler.trigger(RECONCILE_TUNING_JOBS))
+    job_worker.job_end_listeners.append(lambda _job: after_job_end(scheduler))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    metrics.start()
     job_worker.start()
     scheduler.start()
     say(f"worker {job_worker.worker_id} is running; Ctrl-C stops it")
     stopped.wait()
     scheduler.stop()
     job_worker.stop()
+    metrics.stop()
 
 
 @app.command()

@@ -6,6 +6,7 @@ requests); one thread per running job streams its output into the DB in batches.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psutil
 from pydantic import ValidationError as PydanticValidationError
 
 from shipyard.compute import service
@@ -33,6 +35,12 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 500
 MAX_EVENTS_PER_ATTEMPT = 10_000  # record events beyond this are kept as log lines
+SAMPLE_SECONDS = 1.0  # CPU and memory of a running job, for the metric listeners
+
+MetricSample = tuple[str, float, str, datetime]  # (name, value, unit, timestamp)
+MetricListener = Callable[[str, str, list[MetricSample]], None]
+"""Called with (job kind, job name, samples): what the job logged (unit "None") and its
+CPUUtilization / MemoryUtilization ("Percent") while it runs."""
 
 
 @dataclass
@@ -60,6 +68,8 @@ class JobRun:
     # for one in flight on the loop thread and finish_job sees every metric point.
     flush_lock: threading.Lock = field(default_factory=threading.Lock)
     patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+    kind: str = ""
+    last_sample: tuple[float, float] | None = None  # (monotonic time, CPU seconds)
 
     def __post_init__(self) -> None:
         self.patterns = [
@@ -77,6 +87,7 @@ class JobWorker:
         self.runs: dict[str, JobRun] = {}
         self.job_end_listeners: list[Callable[[str], None]] = []
         """Called with the job id after each attempt is recorded (a tuning job may go on)."""
+        self.metric_listeners: list[MetricListener] = []
         self._runs_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -152,6 +163,8 @@ class JobWorker:
             self._flush(run, force=False)
             if run.running is None or run.stop_reason is not None:
                 continue
+            if self.metric_listeners:
+                self._sample_usage(run)
             if time.monotonic() - run.started > run.max_runtime_seconds:
                 self._stop_run(run, "MaxRuntimeExceeded")
                 continue
@@ -184,6 +197,7 @@ class JobWorker:
         run = JobRun(
             job_id=job.id,
             name=job.name,
+            kind=job.kind,
             spec=spec,
             started=time.monotonic(),
             max_runtime_seconds=job.max_runtime_seconds,
@@ -208,6 +222,7 @@ class JobWorker:
             run.running = self.executor.start(run.job_id, run.spec)
             if run.stop_reason is not None:
                 run.running.kill()
+            self._sample_usage(run)  # at once: a short job may end before the loop samples
             for line in run.running.lines():
                 self._consume(run, line)
             exit_code = run.running.wait()
@@ -311,6 +326,51 @@ class JobWorker:
                 run.lines, run.metrics, run.events = [], [], []
                 run.last_flush = time.monotonic()
             service.append_output(self.db, run.job_id, lines, metrics, events)
+        if metrics and self.metric_listeners:
+            self._tell_metric_listeners(run, [(n, v, "None", at) for n, _s, v, at in metrics])
+
+    def _tell_metric_listeners(self, run: JobRun, samples: list[MetricSample]) -> None:
+        for listener in self.metric_listeners:
+            try:
+                listener(run.kind, run.name, samples)
+            except Exception:
+                log.exception("a metric listener failed for job %s", run.name)
+
+    def _sample_usage(self, run: JobRun) -> None:
+        """CPUUtilization (percent of one core, summed over cores as SageMaker reports it)
+        and MemoryUtilization (percent of the machine) of the job's process tree."""
+        now = time.monotonic()
+        if run.last_sample is not None and now - run.last_sample[0] < SAMPLE_SECONDS:
+            return
+        usage = _process_tree_usage(getattr(run.running, "pid", None))
+        if usage is None:
+            return
+        cpu_seconds, memory_percent = usage
+        previous, run.last_sample = run.last_sample, (now, cpu_seconds)
+        at = utcnow()
+        samples: list[MetricSample] = [("MemoryUtilization", memory_percent, "Percent", at)]
+        if previous is not None and now > previous[0]:
+            cpu = max(0.0, (cpu_seconds - previous[1]) / (now - previous[0]) * 100)
+            samples.append(("CPUUtilization", cpu, "Percent", at))
+        self._tell_metric_listeners(run, samples)
+
+
+def _process_tree_usage(pid: object) -> tuple[float, float] | None:
+    """(CPU seconds used, memory percent) of a local job's process and its children."""
+    if not isinstance(pid, int):
+        return None  # an executor without a local process (Ray) reports nothing here
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+        cpu = memory = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                times = process.cpu_times()
+                cpu += times.user + times.system
+                memory += process.memory_percent()
+        return cpu, memory
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def _match_metric(

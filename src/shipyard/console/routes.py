@@ -12,12 +12,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from shipyard.console import (
+    alarms,
     auth,
     dashboard,
     lineage,
+    metrics,
     pipelines,
     registry,
     serving,
+    topics,
     training,
     tuning,
 )
@@ -30,7 +33,19 @@ STATIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
-for _pages in (auth, dashboard, training, tuning, registry, serving, pipelines, lineage):
+for _pages in (
+    auth,
+    dashboard,
+    training,
+    tuning,
+    registry,
+    serving,
+    pipelines,
+    lineage,
+    topics,
+    metrics,
+    alarms,
+):
     router.include_router(_pages.router)
 
 

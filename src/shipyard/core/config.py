@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -88,8 +88,30 @@ class Settings(BaseSettings):
     )
     webhook_allow_private_addresses: bool = Field(
         default=False,
-        description="Let webhooks (a debugger rule's Notify action) post to loopback and "
-        "private addresses; link-local and cloud metadata addresses stay refused.",
+        description="Let webhooks (a debugger rule's Notify action, a topic's webhook and "
+        "Slack subscriptions) post to loopback and private addresses; link-local and cloud "
+        "metadata addresses stay refused.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server that topics' email subscriptions are sent through; "
+        "unset, email deliveries fail.",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_username: str | None = Field(
+        default=None, description="User name to log in to the SMTP server with, if any."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Password of `smtp_username` on the SMTP server."
+    )
+    smtp_from: str = Field(
+        default="shipyard@localhost", description="The From address of notification emails."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long one SMTP conversation may take."
     )
 
     @field_validator("home", mode="after")

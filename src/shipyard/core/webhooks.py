@@ -56,6 +56,8 @@ class AttemptOutcome:
     delivered: bool
     retryable: bool = False
     error: str | None = None
+    status_code: int | None = None
+    """The receiver's HTTP status, when it answered."""
 
 
 class RefusedAddress(Exception):
@@ -191,15 +193,18 @@ def _checked_addresses(host: str, port: int, allow_private: bool) -> list[IPAddr
 def _outcome_of(response: httpx.Response) -> AttemptOutcome:
     status = response.status_code
     if 200 <= status < 300:
-        return AttemptOutcome(True)
+        return AttemptOutcome(True, status_code=status)
     if 300 <= status < 400:
         location = response.headers.get("location", "")[:200]
         return AttemptOutcome(
             False,
             error=f"the receiver answered {status} (to {location!r}); redirects are not followed",
+            status_code=status,
         )
     retryable = status >= 500 or status in RETRYABLE_STATUSES
-    return AttemptOutcome(False, retryable=retryable, error=f"the receiver answered {status}")
+    return AttemptOutcome(
+        False, retryable=retryable, error=f"the receiver answered {status}", status_code=status
+    )
 
 
 def _default_port(scheme: str) -> int:

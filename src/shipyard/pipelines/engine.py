@@ -27,6 +27,7 @@ from shipyard.core.db import Database
 from shipyard.core.errors import NotFound, ShipyardError, ValidationError
 from shipyard.core.names import srn
 from shipyard.lineage import service as lineage
+from shipyard.monitoring.metrics import service as metrics
 from shipyard.pipelines import caching, catalog
 from shipyard.pipelines.expressions import Scope, read_json_path, resolve
 from shipyard.pipelines.models import PipelineExecution, PipelineStepExecution, PipelineVersion
@@ -387,6 +388,9 @@ class ExecutionRun:
         self.execution.status = status
         self.execution.failure_reason = reason
         self.execution.ended_at = utcnow()
+        metrics.record_pipeline_execution(
+            self.session, self.execution.pipeline_name, status, self.execution.ended_at
+        )
 
 
 def _resource_of(step_type: str, name: str, arguments: dict[str, Any]) -> str:

@@ -72,6 +72,19 @@ class ModelHost:
             started.append(name)
         return started
 
+    def sync_stopped(self) -> list[str]:
+        """Stop serving, here, every endpoint that was stopped (``OutOfService``) or deleted
+        through the service, by this process or another (a duty); their names."""
+        with self._lock:
+            served = sorted(self._endpoints)
+        if not served:
+            return []
+        with self.db.session_scope() as session:
+            stopped = service.stopped_endpoints(session, served)
+        for name in stopped:
+            self.undeploy(name)
+        return stopped
+
     def _deploy_then_done(self, name: str) -> None:
         try:
             self.deploy(name)
@@ -120,8 +133,12 @@ class ModelHost:
     def invoke(
         self, name: str, frame: pd.DataFrame, target_variant: str | None = None
     ) -> tuple[str, dict[str, Any]]:
-        variant = self._choose(name, target_variant)
+        variant = self.choose_variant(name, target_variant)
         return variant.name, variant.model.predict(frame)
+
+    def choose_variant(self, name: str, target_variant: str | None = None) -> LoadedVariant:
+        """The variant that answers this invocation: the one asked for, else by weight."""
+        return self._choose(name, target_variant)
 
     def _choose(self, name: str, target_variant: str | None) -> LoadedVariant:
         with self._lock:

@@ -46,6 +46,8 @@ class Endpoint(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     endpoint_config_name: Mapped[str] = mapped_column(String(64))
+    previous_endpoint_config_name: Mapped[str | None] = mapped_column(String(64))
+    """The config it served before its last update: what a rollback goes back to."""
     status: Mapped[str] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(128))

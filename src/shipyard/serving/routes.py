@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from shipyard.core.errors import AccessDenied
+from shipyard.core.errors import AccessDenied, ShipyardError
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
+from shipyard.monitoring.metrics import service as metrics
 from shipyard.security.iam import is_allowed
 from shipyard.serving import service
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
@@ -22,6 +26,7 @@ from shipyard.serving.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["serving"])
+log = logging.getLogger(__name__)
 
 
 def model_host(context: Context) -> ModelHost:
@@ -136,6 +141,26 @@ def describe_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -
         return service.describe_endpoint(session, name)
 
 
+@router.post("/endpoints/{name}/stop", response_model=EndpointOut)
+def stop_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
+    """Take the endpoint out of service (``OutOfService``); invocations then get a 409."""
+    authorize("serving:StopEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        endpoint = service.stop_endpoint(session, name)
+    model_host(context).undeploy(name)
+    return endpoint
+
+
+@router.post("/endpoints/{name}/rollback", response_model=EndpointOut)
+def rollback_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
+    """Back to the endpoint config it served before its last update."""
+    authorize("serving:RollbackEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        endpoint = service.rollback_endpoint(session, name)
+    model_host(context).deploy_in_background(endpoint.name)
+    return endpoint
+
+
 @router.delete("/endpoints/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> None:
     authorize("serving:DeleteEndpoint", srn("endpoint", name))
@@ -154,16 +179,46 @@ async def invoke_endpoint(
     name: str, http_request: Request, context: ContextDep, authorize: AuthorizeDep
 ) -> Response:
     """Predict: a JSON list of records, ``{"instances": [...]}``, or CSV rows without header."""
+    started = time.perf_counter()
     authorize("serving:InvokeEndpoint", srn("endpoint", name))
     body = await http_request.body()
     headers = http_request.headers
+    buffer = context.extras.get("metrics")
 
     def predict() -> tuple[str, bytes, str]:
-        frame = parse_body(body, headers.get("content-type", "application/json"))
-        variant, result = model_host(context).invoke(
-            name, frame, headers.get(TARGET_VARIANT_HEADER)
-        )
-        return variant, *render(result, headers.get("accept", "application/json"))
+        variant = model_host(context).choose_variant(name, headers.get(TARGET_VARIANT_HEADER))
+        model_us: float | None = None
+        status_code = 500
+        try:
+            frame = parse_body(body, headers.get("content-type", "application/json"))
+            predicting = time.perf_counter()
+            try:
+                result = variant.model.predict(frame)
+            finally:
+                model_us = (time.perf_counter() - predicting) * 1e6
+            rendered = render(result, headers.get("accept", "application/json"))
+            status_code = 200
+            return variant.name, *rendered
+        except ShipyardError as exc:
+            status_code = exc.status_code
+            raise
+        except Exception as exc:  # the model raised: a 5XX that the metrics count
+            log.exception("endpoint %s variant %s failed to predict", name, variant.name)
+            raise ShipyardError(
+                f"ModelError: variant '{variant.name}' failed on this input "
+                f"({type(exc).__name__}); the server log has the details"
+            ) from exc
+        finally:
+            if buffer is not None:
+                total_us = (time.perf_counter() - started) * 1e6
+                metrics.record_invocation(
+                    buffer,
+                    name,
+                    variant.name,
+                    model_latency_us=model_us,
+                    overhead_latency_us=max(0.0, total_us - (model_us or 0.0)),
+                    status_code=status_code,
+                )
 
     # parsing and predicting are CPU work (and a cold endpoint loads its model): off the
     # event loop, so that one large request does not stall every other one

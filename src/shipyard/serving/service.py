@@ -42,6 +42,7 @@ from shipyard.training import service as training
 MANIFEST = "shipyard-model.json"
 LIVE_STATUSES = ("Creating", "InService", "Updating")
 TO_DEPLOY_STATUSES = ("Creating", "Updating")
+STOPPED = "OutOfService"  # stopped (an alarm's action): not served until updated again
 
 
 # ---- models ---------------------------------------------------------------------------
@@ -284,11 +285,48 @@ def update_endpoint(session: Session, name: str, endpoint_config_name: str) -> E
         config = get_endpoint_config(session, endpoint_config_name)
     except NotFound as exc:
         raise ValidationError(exc.message, "endpoint_config_name") from None
+    if row.endpoint_config_name != config.name:
+        row.previous_endpoint_config_name = row.endpoint_config_name
     row.endpoint_config_name, row.status = config.name, "Updating"
     row.failure_reason, row.last_modified_at = None, utcnow()
     session.flush()
     _record_deployment(session, row.name, config)
     return endpoint_out(row, config)
+
+
+def stop_endpoint(session: Session, name: str) -> EndpointOut:
+    """Take the endpoint out of service (``OutOfService``): hosts stop serving it and
+    invocations get a 409 naming the status, until an update moves it to a config again."""
+    row = get_endpoint(session, name)
+    if row.status == "Deleting":
+        raise InvalidState(f"endpoint '{name}' is being deleted")
+    row.status, row.failure_reason, row.last_modified_at = STOPPED, None, utcnow()
+    session.flush()
+    return endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
+
+
+def rollback_endpoint(session: Session, name: str) -> EndpointOut:
+    """Move the endpoint back to the config it served before its last update (``Updating``
+    until the host has loaded it, as any update)."""
+    row = get_endpoint(session, name)
+    previous = row.previous_endpoint_config_name
+    if previous is None:
+        raise InvalidState(f"endpoint '{name}' has no earlier endpoint config to roll back to")
+    if session.get(EndpointConfig, previous) is None:
+        raise InvalidState(
+            f"endpoint '{name}' cannot roll back: its earlier endpoint config '{previous}' "
+            "was deleted"
+        )
+    return update_endpoint(session, name, previous)
+
+
+def stopped_endpoints(session: Session, names: list[str]) -> list[str]:
+    """Those of ``names`` that no host should serve any more: stopped, or gone."""
+    if not names:
+        return []
+    query = select(Endpoint.name).where(Endpoint.name.in_(names), Endpoint.status != STOPPED)
+    serving = set(session.scalars(query))
+    return [name for name in names if name not in serving]
 
 
 def endpoints_using_config(session: Session, endpoint_config_name: str) -> list[EndpointOut]:
@@ -360,14 +398,14 @@ def set_endpoint_status(
     session: Session, name: str, status: str, reason: str | None = None
 ) -> None:
     row = session.get(Endpoint, name)
-    if row is not None and row.status != "Deleting":
+    if row is not None and row.status not in ("Deleting", STOPPED):
         row.status, row.failure_reason, row.last_modified_at = status, reason, utcnow()
 
 
 def is_live(session: Session, name: str) -> bool:
-    """Whether endpoint ``name`` exists and is not being deleted."""
+    """Whether endpoint ``name`` exists and is neither being deleted nor stopped."""
     row = session.get(Endpoint, name)
-    return row is not None and row.status != "Deleting"
+    return row is not None and row.status not in ("Deleting", STOPPED)
 
 
 def live_endpoint_names(session: Session) -> list[str]:

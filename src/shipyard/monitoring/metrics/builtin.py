@@ -1,0 +1,51 @@
+"""The platform's own metrics: endpoints, training jobs and pipelines (``Shipyard/...``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shipyard.compute.worker import JobWorker
+from shipyard.monitoring.metrics.buffer import MetricBuffer
+
+ENDPOINTS_NAMESPACE = "Shipyard/Endpoints"
+TRAINING_JOBS_NAMESPACE = "Shipyard/TrainingJobs"
+PIPELINES_NAMESPACE = "Shipyard/Pipelines"
+TRAINING_JOB_KIND = "training"
+
+
+def record_invocation(
+    buffer: MetricBuffer,
+    endpoint_name: str,
+    variant_name: str,
+    *,
+    model_latency_us: float | None,
+    overhead_latency_us: float,
+    status_code: int,
+) -> None:
+    """One invocation that reached a variant: Invocations, the latencies (microseconds,
+    as SageMaker) and the 4XX / 5XX error counts (0 or 1, so an Average is a rate)."""
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    namespace = ENDPOINTS_NAMESPACE
+    buffer.add(namespace, "Invocations", dimensions, 1.0, "Count")
+    buffer.add(
+        namespace, "Invocation4XXErrors", dimensions, float(400 <= status_code < 500), "Count"
+    )
+    buffer.add(namespace, "Invocation5XXErrors", dimensions, float(status_code >= 500), "Count")
+    if model_latency_us is not None:
+        buffer.add(namespace, "ModelLatency", dimensions, round(model_latency_us), "Microseconds")
+    buffer.add(namespace, "OverheadLatency", dimensions, round(overhead_latency_us), "Microseconds")
+
+
+def watch_worker(worker: JobWorker, buffer: MetricBuffer) -> None:
+    """Copy what the worker's training jobs log, and their CPU and memory samples."""
+
+    def on_metrics(
+        kind: str, job_name: str, samples: list[tuple[str, float, str, datetime]]
+    ) -> None:
+        if kind != TRAINING_JOB_KIND:
+            return
+        dimensions = {"TrainingJobName": job_name}
+        for name, value, unit, at in samples:
+            buffer.add(TRAINING_JOBS_NAMESPACE, name, dimensions, value, unit, at)
+
+    worker.metric_listeners.append(on_metrics)
