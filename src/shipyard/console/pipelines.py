@@ -12,7 +12,7 @@ from shipyard.console.graphs import GraphNode, render_dag
 from shipyard.console.rendering import ConsoleRoute, render
 from shipyard.console.session import FormViewerDep, ViewerDep
 from shipyard.core.names import srn
-from shipyard.pipelines import schedules, service
+from shipyard.pipelines import engine, schedules, service
 from shipyard.pipelines.schemas import ExecutionOut, PipelineOut, StepExecutionOut
 from shipyard.security.iam import authorize, is_allowed
 
@@ -138,7 +138,7 @@ def stop(request: Request, execution_id: str, viewer: FormViewerDep) -> Response
     )
     with request.app.state.context.db.session_scope() as session:
         service.stop_execution(session, execution_id, item.pipeline_name)
-    request.app.state.context.run_soon("pipelines")
+    request.app.state.context.run_soon(engine.DUTY_NAME)
     return RedirectResponse(f"/console/pipeline-executions/{execution_id}", status_code=303)
 
 
@@ -150,7 +150,7 @@ def retry(request: Request, execution_id: str, viewer: FormViewerDep) -> Respons
     )
     with request.app.state.context.db.session_scope() as session:
         service.retry_execution(session, execution_id, item.pipeline_name)
-    request.app.state.context.run_soon("pipelines")
+    request.app.state.context.run_soon(engine.DUTY_NAME)
     return RedirectResponse(f"/console/pipeline-executions/{execution_id}", status_code=303)
 
 

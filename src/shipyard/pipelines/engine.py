@@ -106,7 +106,7 @@ class ExecutionRun:
             PipelineVersion, (execution.pipeline_name, execution.pipeline_version)
         )
         assert version is not None
-        pipeline = check_definition(PipelineDefinition.model_validate(version.definition))
+        pipeline = _checked(version)
         rows = session.scalars(
             select(PipelineStepExecution).where(PipelineStepExecution.execution_id == execution.id)
         )
@@ -391,6 +391,21 @@ class ExecutionRun:
         metrics.record_pipeline_execution(
             self.session, self.execution.pipeline_name, status, self.execution.ended_at
         )
+
+
+_CHECKED: dict[str, CheckedPipeline] = {}
+"""Checked definitions by content hash: an execution advances every second, and a
+version's definition never changes."""
+
+
+def _checked(version: PipelineVersion) -> CheckedPipeline:
+    checked = _CHECKED.get(version.definition_sha256)
+    if checked is None:
+        if len(_CHECKED) > 1000:
+            _CHECKED.clear()
+        checked = check_definition(PipelineDefinition.model_validate(version.definition))
+        _CHECKED[version.definition_sha256] = checked
+    return checked
 
 
 def _resource_of(step_type: str, name: str, arguments: dict[str, Any]) -> str:

@@ -8,17 +8,19 @@ Each compiles to the one-key JSON object the server resolves (see
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 
-class Expression:
+class Expression(ABC):
     """A value the engine fills in at run time."""
 
+    @abstractmethod
     def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The one-key JSON object the server resolves."""
 
     # comparisons build conditions, as in `train.properties.final_metrics["auc"] >= 0.9`
     def __ge__(self, other: Any) -> Condition:

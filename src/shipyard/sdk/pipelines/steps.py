@@ -7,6 +7,7 @@ hold expressions. ``step.properties.<name>`` refers to what the step produces.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ class LocalCode:
         self.path = path
 
 
-class Step:
+class Step(ABC):
+    """A step of a pipeline; each type says what its ``arguments`` are."""
+
     type = ""
 
     def __init__(
@@ -83,11 +86,14 @@ class Step:
     def properties(self) -> Properties:
         return Properties(self.name)
 
+    @abstractmethod
     def arguments(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The room's request this step makes, without its name (expressions kept)."""
 
     def bind(self, session: Any) -> None:
-        """Use the pipeline's session for what the step uploads, unless it has its own."""
+        """Use the pipeline's session for what the step uploads, unless it has its own
+        (only steps with an estimator upload anything)."""
+        return
 
     def property_files(self) -> list[PropertyFile]:
         return []
