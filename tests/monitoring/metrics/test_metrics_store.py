@@ -10,8 +10,9 @@ import pytest
 
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
-from shipyard.core.errors import ValidationError
-from shipyard.monitoring.metrics import service
+from shipyard.core.errors import InvalidState, ValidationError
+from shipyard.monitoring.metrics import histograms, service
+from shipyard.monitoring.metrics.datapoints import insert_datapoints
 from shipyard.monitoring.metrics.histograms import RELATIVE_ERROR
 from shipyard.monitoring.metrics.schemas import MetricDatum, StatisticSet
 
@@ -145,6 +146,50 @@ def test_late_data_counts_once_rolled_up(database: Database) -> None:
     [after] = statistics(database, start, start + timedelta(minutes=1), 60)
     assert before.values["SampleCount"] == after.values["SampleCount"] == 3
     assert before.values["Sum"] == after.values["Sum"] == 6
+
+
+def test_percentiles_merge_roll_ups_with_raw_rows_not_yet_in_them(database: Database) -> None:
+    start = hour_ago_aligned(5)
+    put_series(database, start, np.array([4.0, 8.0, 15.0]), 10.0)
+    service.maintain(database, now=utcnow() + timedelta(minutes=1))
+    late = [
+        MetricDatum(
+            metric_name="Latency",
+            dimensions=DIMENSIONS,
+            values=[16.0, 23.0, 42.0],
+            counts=[2, 1, 3],
+            unit="Milliseconds",
+            timestamp=start + timedelta(seconds=40),
+        ),
+        MetricDatum(
+            metric_name="Latency",
+            dimensions=DIMENSIONS,
+            statistic_values=StatisticSet(sample_count=4, sum=12, minimum=1, maximum=5),
+            unit="Milliseconds",
+            timestamp=start + timedelta(seconds=50),
+        ),
+    ]
+    with database.session_scope() as session:
+        service.put_metric_data(session, NAMESPACE, late)
+    [point] = statistics(database, start, start + timedelta(minutes=1), 60)
+    samples = [(4.0, 1.0), (8.0, 1.0), (15.0, 1.0), (16.0, 2.0), (23.0, 1.0), (42.0, 3.0)]
+    histogram = histograms.of_values(samples)
+    assert point.values["SampleCount"] == 13 and point.values["Sum"] == 27 + 32 + 23 + 126 + 12
+    assert point.values["Minimum"] == 1 and point.values["Maximum"] == 42
+    for name in PERCENTILES:  # the statistic set has no values: not in the percentiles
+        expected = histograms.percentile(histogram, float(name[1:]), 1.0, 42.0)
+        assert point.values[name] == expected, name
+    service.maintain(database, now=utcnow() + timedelta(minutes=1))
+    [rolled] = statistics(database, start, start + timedelta(minutes=1), 60)
+    assert rolled == point
+
+
+def test_a_broken_constraint_on_write_is_invalid_state_on_every_backend(
+    database: Database,
+) -> None:
+    row = (999_999, 1, 1, "None", 60, 1.0, 1.0, 1.0, 1.0, None)  # no such series
+    with pytest.raises(InvalidState), database.session_scope() as session:
+        insert_datapoints(session.connection(), [row])
 
 
 def test_retention_drops_raw_then_minutes_and_keeps_hours(database: Database) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from shipyard.core.db import Database
 from shipyard.core.errors import ValidationError
+from shipyard.core.flusher import Flusher
 from shipyard.monitoring.metrics.schemas import MAX_VALUES, MetricDatum
 
 log = logging.getLogger(__name__)
@@ -24,18 +25,16 @@ log = logging.getLogger(__name__)
 BufferKey = tuple[str, str, tuple[tuple[str, str], ...], str, int]
 
 
-class MetricBuffer:
+class MetricBuffer(Flusher):
     def __init__(
         self, db: Database, *, flush_seconds: float = 1.0, max_pending: int = 100_000
     ) -> None:
+        super().__init__(flush_seconds, "metric-buffer")
         self.db = db
-        self.flush_seconds = flush_seconds
         self.max_pending = max_pending
         self._pending: dict[BufferKey, dict[float, float]] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one write at a time, in order
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self.dropped = 0
 
     def add(
@@ -103,29 +102,6 @@ class MetricBuffer:
                     into = self._pending[key] = {}
                 for value, count in values.items():
                     into[value] = into.get(value, 0.0) + count
-
-    # ---- the flusher -----------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="metric-buffer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the flusher and write what is left."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.flush_seconds):
-            try:
-                self.flush()
-            except Exception:  # keep flushing after any surprise
-                log.exception("the metric buffer's flush failed")
 
 
 def _data(

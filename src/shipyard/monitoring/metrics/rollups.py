@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,6 +71,16 @@ def watermark(session: Session) -> int:
         select(MetricRollupWatermark.received_before).where(MetricRollupWatermark.name == WATERMARK)
     )
     return value or 0
+
+
+def watermark_subquery() -> ColumnElement[int]:
+    """``watermark`` inside another statement, so that it reads the same snapshot."""
+    received_before = (
+        select(MetricRollupWatermark.received_before)
+        .where(MetricRollupWatermark.name == WATERMARK)
+        .scalar_subquery()
+    )
+    return func.coalesce(received_before, 0)
 
 
 def roll_up(db: Database, *, now: datetime | None = None) -> int:

@@ -149,6 +149,28 @@ class StatisticDatapoint(BaseModel):
     unit: str | None = None
 
 
+_STATISTIC_DATAPOINT_FIELDS = set(StatisticDatapoint.model_fields)
+_new_object = object.__new__
+_set_slot = object.__setattr__
+
+
+def new_statistic_datapoint(
+    timestamp: datetime, sample_count: float, values: dict[str, float], unit: str | None
+) -> StatisticDatapoint:
+    """What ``StatisticDatapoint.model_construct(...)`` makes (checked values, no validation),
+    without its generic loop over the fields: a 24 h query at 1 minute makes 1,440."""
+    point = _new_object(StatisticDatapoint)
+    _set_slot(
+        point,
+        "__dict__",
+        {"timestamp": timestamp, "sample_count": sample_count, "values": values, "unit": unit},
+    )
+    _set_slot(point, "__pydantic_fields_set__", _STATISTIC_DATAPOINT_FIELDS.copy())
+    _set_slot(point, "__pydantic_extra__", None)
+    _set_slot(point, "__pydantic_private__", None)
+    return point
+
+
 class GetMetricStatisticsOut(BaseModel):
     label: str
     datapoints: list[StatisticDatapoint]

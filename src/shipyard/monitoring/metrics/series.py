@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, ScalarSelect, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,39 +28,40 @@ def _key(items: tuple[tuple[str, str], ...]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def find_series_id(
-    session: Session, namespace: str, metric_name: str, dimensions: Mapping[str, str]
-) -> int | None:
-    return session.scalar(
-        select(MetricSeries.id).where(
+def series_id_subquery(
+    namespace: str, metric_name: str, dimensions: Mapping[str, str]
+) -> ScalarSelect[int]:
+    """The series' id inside a query (NULL, so no rows, for a series never put)."""
+    return (
+        select(MetricSeries.id)
+        .where(
             MetricSeries.namespace == namespace,
             MetricSeries.metric_name == metric_name,
             MetricSeries.dimensions_key == dimensions_key(dimensions),
         )
+        .scalar_subquery()
     )
 
 
 def ensure_series(
     session: Session,
     namespace: str,
-    wanted: Iterable[tuple[str, Mapping[str, str]]],
+    wanted: Mapping[SeriesKey, Mapping[str, str]],
 ) -> dict[SeriesKey, int]:
-    """The id of each (metric name, dimensions) in ``namespace``, creating missing series.
+    """The id of each (metric name, dimensions key) of ``wanted`` (with its dimensions) in
+    ``namespace``, creating missing series.
 
     One SELECT for the batch; a series another process created meanwhile is read back.
     """
-    by_key: dict[SeriesKey, Mapping[str, str]] = {}
-    for name, dimensions in wanted:
-        by_key.setdefault((name, dimensions_key(dimensions)), dimensions)
-    ids = _existing(session, namespace, by_key)
-    missing = [key for key in by_key if key not in ids]
+    ids = _existing(session.connection(), namespace, wanted)
+    missing = [key for key in wanted if key not in ids]
     now = utcnow()
     for name, key in missing:
         row = {
             "namespace": namespace,
             "metric_name": name,
             "dimensions_key": key,
-            "dimensions": dict(by_key[(name, key)]),
+            "dimensions": dict(wanted[(name, key)]),
             "created_at": now,
         }
         try:
@@ -69,19 +70,19 @@ def ensure_series(
         except IntegrityError:  # another writer made it first: read it below
             pass
     if missing:
-        ids.update(_existing(session, namespace, {key: by_key[key] for key in missing}))
+        ids.update(_existing(session.connection(), namespace, dict.fromkeys(missing)))
     return ids
 
 
 def _existing(
-    session: Session, namespace: str, by_key: Mapping[SeriesKey, object]
+    connection: Connection, namespace: str, wanted: Mapping[SeriesKey, object]
 ) -> dict[SeriesKey, int]:
-    if not by_key:
+    if not wanted:
         return {}
-    keys = list({key for _, key in by_key})
-    rows = session.execute(
+    keys = list({key for _, key in wanted})
+    rows = connection.execute(
         select(MetricSeries.id, MetricSeries.metric_name, MetricSeries.dimensions_key).where(
             MetricSeries.namespace == namespace, MetricSeries.dimensions_key.in_(keys)
         )
     )
-    return {(name, key): id_ for id_, name, key in rows if (name, key) in by_key}
+    return {(name, key): id_ for id_, name, key in rows if (name, key) in wanted}

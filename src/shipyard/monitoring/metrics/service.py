@@ -8,13 +8,11 @@ and ``get_metric_data`` to read (the alarms do), and ``maintain`` runs as a duty
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
 from shipyard.core.errors import ValidationError
 from shipyard.monitoring.metrics import rollups
@@ -26,7 +24,8 @@ from shipyard.monitoring.metrics.builtin import (
     record_invocation,
     watch_worker,
 )
-from shipyard.monitoring.metrics.models import MetricDatapoint, MetricSeries
+from shipyard.monitoring.metrics.datapoints import MAX_AGE, MAX_AHEAD, store
+from shipyard.monitoring.metrics.models import MetricSeries
 from shipyard.monitoring.metrics.schemas import (
     MAX_DATA_PER_PUT,
     NAMESPACE_PATTERN,
@@ -34,12 +33,7 @@ from shipyard.monitoring.metrics.schemas import (
     MetricDatum,
     MetricOut,
 )
-from shipyard.monitoring.metrics.series import dimensions_key, ensure_series
-from shipyard.monitoring.metrics.statistics import (
-    get_metric_data,
-    get_metric_statistics,
-    to_ms,
-)
+from shipyard.monitoring.metrics.statistics import get_metric_data, get_metric_statistics
 
 __all__ = [
     "ENDPOINTS_NAMESPACE",
@@ -60,10 +54,6 @@ __all__ = [
     "watch_worker",
 ]
 
-MAX_AGE = timedelta(weeks=2)
-DATAPOINTS = cast(Table, MetricDatapoint.__table__)
-MAX_AHEAD = timedelta(hours=2)
-
 
 def validate_namespace(namespace: object, *, platform: bool = False) -> str:
     """1-255 letters, digits and ``.-_/#:``; ``Shipyard/...`` is the platform's own."""
@@ -83,9 +73,9 @@ def validate_namespace(namespace: object, *, platform: bool = False) -> str:
 
 
 def put_metric_data(session: Session, namespace: str, data: Sequence[MetricDatum]) -> int:
-    """Store a caller's batch (at most 1,000 data) in one bulk insert; returns how many."""
+    """Store a caller's batch (at most 1,000 data) in one statement; returns how many."""
     validate_namespace(namespace)
-    return _store(session, namespace, data)
+    return store(session, namespace, data)
 
 
 def put_platform_metrics(session: Session, namespace: str, data: Sequence[MetricDatum]) -> int:
@@ -93,66 +83,8 @@ def put_platform_metrics(session: Session, namespace: str, data: Sequence[Metric
     validate_namespace(namespace, platform=True)
     stored = 0
     for start in range(0, len(data), MAX_DATA_PER_PUT):
-        stored += _store(session, namespace, data[start : start + MAX_DATA_PER_PUT])
+        stored += store(session, namespace, data[start : start + MAX_DATA_PER_PUT])
     return stored
-
-
-def _store(session: Session, namespace: str, data: Sequence[MetricDatum]) -> int:
-    if len(data) > MAX_DATA_PER_PUT:
-        raise ValidationError(
-            f"at most {MAX_DATA_PER_PUT} data per call, got {len(data)}", "metric_data"
-        )
-    if not data:
-        return 0
-    now = utcnow()
-    now_ms = to_ms(now)
-    oldest, newest = to_ms(now - MAX_AGE), to_ms(now + MAX_AHEAD)
-    ids = ensure_series(session, namespace, ((d.metric_name, d.dimensions) for d in data))
-    rows: list[dict[str, Any]] = []
-    for index, datum in enumerate(data):
-        timestamp = now_ms if datum.timestamp is None else to_ms(datum.timestamp)
-        if not oldest <= timestamp <= newest:
-            raise ValidationError(
-                "must be at most two weeks old and at most two hours ahead",
-                f"metric_data[{index}].timestamp",
-            )
-        row: dict[str, Any] = {
-            "series_id": ids[(datum.metric_name, dimensions_key(datum.dimensions))],
-            "timestamp": timestamp,
-            "received_at": now_ms,
-            "unit": datum.unit,
-            "storage_resolution": datum.storage_resolution,
-            "distribution": None,
-        }
-        if datum.value is not None:
-            row.update(sample_count=1.0, sum=datum.value, minimum=datum.value, maximum=datum.value)
-        elif datum.values is not None:
-            counts = datum.counts or [1.0] * len(datum.values)
-            pairs = [[v, c] for v, c in zip(datum.values, counts, strict=True) if c > 0]
-            if not pairs:
-                raise ValidationError(
-                    "at least one count must be positive", f"metric_data[{index}].counts"
-                )
-            row.update(
-                sample_count=sum(c for _, c in pairs),
-                sum=sum(v * c for v, c in pairs),
-                minimum=min(v for v, _ in pairs),
-                maximum=max(v for v, _ in pairs),
-                distribution=pairs,
-            )
-        else:
-            stats = datum.statistic_values
-            assert stats is not None
-            row.update(
-                sample_count=stats.sample_count,
-                sum=stats.sum,
-                minimum=stats.minimum,
-                maximum=stats.maximum,
-            )
-        rows.append(row)
-    # Core, not the ORM's bulk path: no per-row bookkeeping on the hot write
-    session.connection().execute(insert(DATAPOINTS), rows)
-    return len(rows)
 
 
 def list_metrics(

@@ -4,32 +4,42 @@ raw rows not yet rolled up)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    Select,
+    Text,
+    cast,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import ValidationError
 from shipyard.monitoring.metrics import histograms
 from shipyard.monitoring.metrics.models import MetricDatapoint, MetricRollup
-from shipyard.monitoring.metrics.rollups import (
-    RAW_RETENTION,
-    RETENTION,
-    Aggregate,
-    add_datapoint,
-    watermark,
-)
+from shipyard.monitoring.metrics.periods import Column, Periods
+from shipyard.monitoring.metrics.rollups import RAW_RETENTION, RETENTION, watermark_subquery
 from shipyard.monitoring.metrics.schemas import (
     MetricDataQuery,
     MetricDataResult,
     StatisticDatapoint,
+    new_statistic_datapoint,
 )
-from shipyard.monitoring.metrics.series import find_series_id
+from shipyard.monitoring.metrics.series import series_id_subquery
 
 BASIC_STATISTICS = ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
 PERCENTILE = re.compile(r"^p(\d{1,3}(?:\.\d{1,10})?)$")
@@ -44,11 +54,9 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def from_ms(value: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=value)
+    # exact: a millisecond count over 1,000 is within half a microsecond, which rounds back
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def validate_statistics(statistics: Sequence[str], field: str = "statistics") -> list[str]:
@@ -81,13 +89,6 @@ def validate_period(period: object, field: str = "period") -> int:
     return period
 
 
-@dataclass(frozen=True)
-class _Range:
-    start: int
-    end: int
-    period_ms: int
-
-
 def get_metric_statistics(
     session: Session,
     *,
@@ -102,7 +103,10 @@ def get_metric_statistics(
     now: datetime | None = None,
 ) -> list[StatisticDatapoint]:
     """One datapoint per period that has data, oldest first; ``timestamp`` is the period's
-    start (aligned to the period). Percentiles need data put as values (not statistic sets)."""
+    start (aligned to the period). Percentiles need data put as values (not statistic sets).
+
+    One statement reads the range (roll-ups and the raw rows not yet in them, behind the
+    watermark it reads too), so it sees one snapshot on every backend."""
     validate_period(period)
     wanted = validate_statistics(statistics)
     start, end = to_ms(start_time), to_ms(end_time)
@@ -112,25 +116,37 @@ def get_metric_statistics(
         raise ValidationError(
             f"the range holds more than {MAX_DATAPOINTS} periods; use a longer period", "period"
         )
-    series_id = find_series_id(session, namespace, metric_name, dimensions)
-    if series_id is None:
-        return []
-    span = _Range(start, end, period * 1000)  # datapoints are labelled by aligned periods
-    needs_values = any(s not in BASIC_STATISTICS for s in wanted)
+    span = _Range(
+        series_id_subquery(namespace, metric_name, dimensions), start, end, period * 1000, unit
+    )
     resolution = _resolution(span, period, to_ms(now or utcnow()))
-    if needs_values:
-        buckets = _rows_per_period(session, series_id, span, unit, resolution)
+    connection = session.connection()
+    if any(s not in BASIC_STATISTICS for s in wanted):
+        periods = _rows_per_period(connection, span, resolution)
     else:
-        buckets = _sql_per_period(session, series_id, span, unit, resolution)
-    return [  # built from checked values: no validation per datapoint
-        StatisticDatapoint.model_construct(
-            timestamp=from_ms(bucket),
-            sample_count=aggregate.sample_count,
-            values=_statistics(aggregate, wanted, exact),
-            unit=bucket_unit or unit,
-        )
-        for bucket, (aggregate, exact, bucket_unit) in sorted(buckets.items())
-    ]
+        periods = _sql_per_period(connection, span, resolution)
+    return _datapoints(periods, periods.columns(wanted, exact=resolution is None), unit)
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What a query reads: a series' rows in [start, end) of one unit (None: any)."""
+
+    series_id: ScalarSelect[int]
+    start: int
+    end: int
+    period_ms: int  # datapoints are labelled by aligned periods
+    unit: str | None
+
+    def where(self, table: Any) -> list[ColumnElement[bool]]:
+        conditions = [
+            table.series_id == self.series_id,
+            table.timestamp >= self.start,
+            table.timestamp < self.end,
+        ]
+        if self.unit is not None:
+            conditions.append(table.unit == self.unit)
+        return conditions
 
 
 def _resolution(span: _Range, period: int, now_ms: int) -> int | None:
@@ -144,24 +160,30 @@ def _resolution(span: _Range, period: int, now_ms: int) -> int | None:
     return 60
 
 
-Bucket = tuple[Aggregate, list[tuple[float, float]] | None, str | None]
+ROLLED, RAW = 1, 0
 
 
-def _sql_per_period(
-    session: Session, series_id: int, span: _Range, unit: str | None, resolution: int | None
-) -> dict[int, Bucket]:
-    """SampleCount, Sum, Minimum, Maximum per period in SQL: no row leaves the database."""
-    buckets: dict[int, Bucket] = {}
-    sources: list[Any] = []
+def _sources(resolution: int | None) -> list[tuple[Any, list[ColumnElement[bool]], int]]:
+    """(table, its own conditions, ROLLED or RAW) of each source of a query."""
     if resolution is None:
-        sources.append((MetricDatapoint, None))
-    else:
-        rolled = watermark(session)
-        sources.append((MetricRollup, MetricRollup.resolution == resolution))
-        sources.append((MetricDatapoint, MetricDatapoint.received_at >= rolled))
-    for table, condition in sources:
+        return [(MetricDatapoint, [], RAW)]
+    return [
+        (MetricRollup, [MetricRollup.resolution == resolution], ROLLED),
+        (MetricDatapoint, [MetricDatapoint.received_at >= watermark_subquery()], RAW),
+    ]
+
+
+def _read(connection: Connection, selects: list[Select[Any]]) -> list[Sequence[Any]]:
+    statement = selects[0] if len(selects) == 1 else union_all(*selects)
+    return list(connection.execute(statement).all())
+
+
+def _sql_per_period(connection: Connection, span: _Range, resolution: int | None) -> Periods:
+    """SampleCount, Sum, Minimum, Maximum per period in SQL: no row leaves the database."""
+    selects = []
+    for table, conditions, source in _sources(resolution):
         bucket = table.timestamp - table.timestamp % span.period_ms
-        query = (
+        selects.append(
             select(
                 bucket.label("bucket"),
                 func.sum(table.sample_count),
@@ -169,108 +191,103 @@ def _sql_per_period(
                 func.min(table.minimum),
                 func.max(table.maximum),
                 func.max(table.unit),
+                literal_column(str(source)),
             )
-            .where(
-                table.series_id == series_id,
-                table.timestamp >= span.start,
-                table.timestamp < span.end,
-            )
+            .where(*span.where(table), *conditions)
             .group_by(bucket)
         )
-        if condition is not None:
-            query = query.where(condition)
-        if unit is not None:
-            query = query.where(table.unit == unit)
-        for start, count, total, low, high, row_unit in session.execute(query):
-            entry = buckets.get(int(start))
-            if entry is None:
-                entry = buckets[int(start)] = (Aggregate(), None, row_unit)
-            entry[0].add_row(count, total, low, high)
-    return buckets
+    rows = _read(connection, selects)
+    periods = Periods()
+    for source in (ROLLED, RAW):  # the roll-ups first, then the raw rows not in them
+        part = [row for row in rows if row[6] == source]
+        periods.add_rows([int(row[0]) for row in part], part)
+    return periods
 
 
-def _rows_per_period(
-    session: Session, series_id: int, span: _Range, unit: str | None, resolution: int | None
-) -> dict[int, Bucket]:
-    """Every row of the range, merged per period in Python: percentiles need the values.
+def _rows_per_period(connection: Connection, span: _Range, resolution: int | None) -> Periods:
+    """Every row of the range, merged per period: percentiles need the values.
 
     From raw rows only, percentiles are exact; once a roll-up is in a period they come
     from the merged histogram (about 1 % relative error)."""
-    buckets: dict[int, Bucket] = {}
-    raw = select(
-        MetricDatapoint.timestamp,
-        MetricDatapoint.unit,
-        MetricDatapoint.sample_count,
-        MetricDatapoint.sum,
-        MetricDatapoint.minimum,
-        MetricDatapoint.maximum,
-        MetricDatapoint.distribution,
-    ).where(
-        MetricDatapoint.series_id == series_id,
-        MetricDatapoint.timestamp >= span.start,
-        MetricDatapoint.timestamp < span.end,
-    )
-    if unit is not None:
-        raw = raw.where(MetricDatapoint.unit == unit)
-    if resolution is not None:
-        rolled = watermark(session)
-        raw = raw.where(MetricDatapoint.received_at >= rolled)
-        rollups = select(MetricRollup).where(
-            MetricRollup.series_id == series_id,
-            MetricRollup.resolution == resolution,
-            MetricRollup.timestamp >= span.start,
-            MetricRollup.timestamp < span.end,
+    selects = []
+    for table, conditions, source in _sources(resolution):
+        samples = MetricRollup.histogram if table is MetricRollup else MetricDatapoint.distribution
+        selects.append(
+            select(
+                table.timestamp,
+                table.sample_count,
+                table.sum,
+                table.minimum,
+                table.maximum,
+                table.unit,
+                cast(samples, Text),  # JSON, decoded in one call per query
+                literal_column(str(source)),
+            ).where(*span.where(table), *conditions)
         )
-        if unit is not None:
-            rollups = rollups.where(MetricRollup.unit == unit)
-        for rollup in session.scalars(rollups):
-            start = rollup.timestamp - rollup.timestamp % span.period_ms
-            entry = buckets.get(start)
-            if entry is None:
-                entry = buckets[start] = (Aggregate(), None, rollup.unit)
-            entry[0].add_row(rollup.sample_count, rollup.sum, rollup.minimum, rollup.maximum)
-            histograms.merge(entry[0].histogram, rollup.histogram)
-    for row in session.execute(raw):
-        start = row.timestamp - row.timestamp % span.period_ms
-        entry = buckets.get(start)
-        if entry is None:
-            entry = buckets[start] = (Aggregate(), [] if resolution is None else None, row.unit)
-        add_datapoint(entry[0], row)
-        exact = entry[1]
-        if exact is not None:
-            if row.distribution is not None:
-                exact.extend((value, count) for value, count in row.distribution)
-            elif row.sample_count == 1:
-                exact.append((row.sum, 1.0))
-    return buckets
+    rows = _read(connection, selects)
+    periods = Periods()
+    _add_rollups(periods, [row for row in rows if row[7] == ROLLED], span.period_ms)
+    raw = [row for row in rows if row[7] == RAW]
+    _add_raw(periods, raw, span.period_ms, exact=resolution is None)
+    return periods
 
 
-def _statistics(
-    aggregate: Aggregate, wanted: Sequence[str], exact: list[tuple[float, float]] | None
-) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for statistic in wanted:
-        if statistic == "SampleCount":
-            values[statistic] = aggregate.sample_count
-        elif statistic == "Sum":
-            values[statistic] = aggregate.sum
-        elif statistic == "Average":
-            values[statistic] = aggregate.sum / aggregate.sample_count
-        elif statistic == "Minimum":
-            values[statistic] = aggregate.minimum
-        elif statistic == "Maximum":
-            values[statistic] = aggregate.maximum
-        else:
-            q = float(statistic[1:])
-            if exact:
-                found = histograms.exact_percentile(exact, q)
-            else:
-                found = histograms.percentile(
-                    aggregate.histogram, q, aggregate.minimum, aggregate.maximum
-                )
-            if found is not None:
-                values[statistic] = found
-    return values
+def _add_rollups(periods: Periods, rows: list[Sequence[Any]], period_ms: int) -> None:
+    """Roll-up rows into ``periods``, their histograms' buckets as samples."""
+    if not rows:
+        return
+    positions = periods.add_rows([row[0] - row[0] % period_ms for row in rows], rows)
+    decoded: list[dict[str, float]] = json.loads(f"[{','.join(row[6] for row in rows)}]")
+    sizes = [len(histogram) for histogram in decoded]
+    total = sum(sizes)
+    keys = chain.from_iterable(decoded)
+    periods.add_samples(
+        np.repeat(np.asarray(positions, dtype=np.intp), sizes),
+        np.fromiter(map(histograms.bucket_value, keys), dtype=np.float64, count=total),
+        np.fromiter(chain.from_iterable(map(dict.values, decoded)), dtype=np.float64, count=total),
+    )
+
+
+def _add_raw(periods: Periods, rows: list[Sequence[Any]], period_ms: int, *, exact: bool) -> None:
+    """Raw rows into ``periods``, their values as samples: exact, or (to merge with
+    histograms) their buckets' representatives."""
+    if not rows:
+        return
+    positions = periods.add_rows([row[0] - row[0] % period_ms for row in rows], rows)
+    texts = [row[6] for row in rows if row[6] is not None]
+    distributions = iter(json.loads(f"[{','.join(texts)}]"))
+    owners: list[int] = []
+    values: list[float] = []
+    weights: list[float] = []
+    for position, row in zip(positions, rows, strict=True):
+        distribution = None if row[6] is None else next(distributions)
+        if distribution is not None:
+            owners.extend(repeat(position, len(distribution)))
+            values.extend(value for value, _ in distribution)
+            weights.extend(weight for _, weight in distribution)
+        elif row[1] == 1:  # a single value; a statistic set has no distribution
+            owners.append(position)
+            values.append(row[2])
+            weights.append(1.0)
+    if not exact:
+        values = [histograms.bucket_value(histograms.bucket_key(v)) for v in values]
+    periods.add_samples(owners, values, weights)
+
+
+def _datapoints(
+    periods: Periods, columns: list[tuple[str, Column]], unit: str | None
+) -> list[StatisticDatapoint]:
+    """The response, built from checked values: no validation per datapoint."""
+    starts, counts, units = periods.starts, periods.counts, periods.units
+    return [
+        new_statistic_datapoint(
+            from_ms(starts[i]),
+            counts[i],
+            {name: value for name, column in columns if (value := column[i]) is not None},
+            units[i] or unit,
+        )
+        for i in periods.order()
+    ]
 
 
 def get_metric_data(
