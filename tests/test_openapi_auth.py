@@ -31,6 +31,11 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     },
     "/api/v1/pipelines/{name}/schedules": {"json": {"name": "nightly", "cron": "0 2 * * *"}},
     "/api/v1/pipelines/{name}/triggers": {"json": {"name": "landing", "source": "/x"}},
+    "/api/v1/log-groups": {"json": {"name": "/team/etl"}},
+    "/api/v1/log-groups/{name}/events": {
+        "json": {"log_stream_name": "s", "log_events": [{"message": "x"}]}
+    },
+    "/api/v1/log-groups/{name}/retention-policy": {"json": {"retention_in_days": 7}},
 }
 
 

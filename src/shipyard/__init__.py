@@ -5,6 +5,7 @@ from __future__ import annotations
 from shipyard.sdk.alarms import Alarm
 from shipyard.sdk.client import Session
 from shipyard.sdk.lineage import LineageGraph
+from shipyard.sdk.logs import LogGroup
 from shipyard.sdk.metrics import Metrics
 from shipyard.sdk.pipelines import (
     CacheConfig,
@@ -86,6 +87,7 @@ __all__ = [
     "Join",
     "JsonGet",
     "LineageGraph",
+    "LogGroup",
     "Metrics",
     "Model",
     "ModelPackage",

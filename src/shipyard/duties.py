@@ -16,6 +16,7 @@ from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.debugger import notifications as debugger_notifications
 from shipyard.monitoring.alarms import service as alarms
+from shipyard.monitoring.logs import service as logs
 from shipyard.monitoring.metrics import service as metrics
 from shipyard.monitoring.topics import service as topics
 from shipyard.pipelines import engine as pipelines
@@ -44,6 +45,8 @@ DELIVER_NOTIFICATIONS = "topics"
 METRICS_SECONDS = 60.0
 ALARMS_SECONDS = 1.0  # each alarm is evaluated when its own period says; this is the tick
 TOPICS_SECONDS = 1.0
+EXPIRE_LOGS = logs.EXPIRY_DUTY
+LOGS_SECONDS = 600.0
 DEPLOY_PENDING_ENDPOINTS = "deploy-pending-endpoints"
 SYNC_STOPPED_ENDPOINTS = "sync-stopped-endpoints"
 ENDPOINTS_SECONDS = 1.0
@@ -118,6 +121,7 @@ def platform_scheduler(
     )
     scheduler.every(TOPICS_SECONDS, DELIVER_NOTIFICATIONS, lambda: topics.deliver_due(db, settings))
     scheduler.every(TRIGGERS_SECONDS, RUN_PIPELINE_TRIGGERS, run_triggers)
+    scheduler.every(LOGS_SECONDS, EXPIRE_LOGS, lambda: logs.expire_all(db))
     scheduler.every(
         debugger_notifications.NOTIFICATIONS_SECONDS,
         DELIVER_DEBUGGER_NOTIFICATIONS,

@@ -20,6 +20,7 @@ from shipyard.core.artifacts import open_store
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.core.errors import ShipyardError
+from shipyard.core.logbuffer import LogBuffer
 from shipyard.core.web import (
     AuthenticationMiddleware,
     Context,
@@ -33,6 +34,7 @@ from shipyard.debugger import routes as debugger_routes
 from shipyard.duties import add_serving_duties, after_job_end, platform_scheduler
 from shipyard.lineage import routes as lineage_routes
 from shipyard.monitoring.alarms import routes as alarms_routes
+from shipyard.monitoring.logs import routes as logs_routes
 from shipyard.monitoring.metrics import routes as metrics_routes
 from shipyard.monitoring.metrics.buffer import MetricBuffer
 from shipyard.monitoring.metrics.builtin import watch_worker
@@ -59,6 +61,7 @@ ROUTERS = (
     pipelines_routes.router,
     lineage_routes.router,
     metrics_routes.router,
+    logs_routes.router,
     alarms_routes.router,
     topics_routes.router,
     console_routes.router,
@@ -71,13 +74,14 @@ def build_context(settings: Settings) -> Context:
     db = Database(settings.resolved_database_url)
     db.migrate()
     store = open_store(settings.resolved_artifact_uri, settings.s3_endpoint_url)
-    host = ModelHost(db, store, settings.home / "cache" / "models")
+    logs = LogBuffer(db)
+    host = ModelHost(db, store, settings.home / "cache" / "models", logs)
     return Context(
         settings=settings,
         db=db,
         store=store,
         authenticator=Authenticator(db),
-        extras={"model_host": host, "metrics": MetricBuffer(db)},
+        extras={"model_host": host, "metrics": MetricBuffer(db), "logs": logs},
     )
 
 
@@ -87,6 +91,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         JobWorker(settings, context.db, make_executor(settings)) if settings.run_worker else None
     )
     metrics: MetricBuffer = context.extras.setdefault("metrics", MetricBuffer(context.db))
+    logs: LogBuffer | None = context.extras.get("logs")
     if worker is not None:
         context.wake_workers = worker.wake
         watch_worker(worker, metrics)
@@ -105,6 +110,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.extras["model_host"].restore()
         metrics.start()
+        if logs is not None:
+            logs.start()
         if worker is not None:
             worker.start()
         if scheduler is not None:
@@ -117,6 +124,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
             if worker is not None:
                 worker.stop()
             metrics.stop()
+            if logs is not None:
+                logs.stop()
 
     app = FastAPI(
         title="Shipyard",

@@ -22,7 +22,8 @@ from shipyard.console.session import (
 from shipyard.security.service import create_api_key, ensure_user, revoke_api_key
 from shipyard.serving import service as serving_service
 
-PAGES = ("/console/", "/console/training-jobs", "/console/models", "/console/endpoints")
+PAGES = ("/console/", "/console/training-jobs", "/console/models", "/console/endpoints",
+         "/console/logs")  # fmt: skip
 
 
 @pytest.fixture
@@ -214,6 +215,8 @@ def test_user_input_is_escaped_on_error_pages(signed_in) -> None:
         ("/console/models/no-such-model", 404),
         ("/console/endpoints/no-such-endpoint", 404),
         ("/console/training-jobs?status=Bogus", 400),
+        ("/console/log-events?group=/no/such-group", 404),
+        ("/console/log-events?group=/no/g&since=forever", 400),
     ],
 )
 def test_service_errors_are_error_pages(signed_in, path: str, status: int) -> None:

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
-from shipyard.compute.models import JobLogLine, Worker
+from shipyard.compute.models import JobMetric, Worker
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Base, Database, alembic_config
 from shipyard.core.errors import AlreadyExists, InvalidState
@@ -74,5 +74,5 @@ def test_session_scope_maps_a_duplicate_key_to_already_exists(database: Database
 
 def test_session_scope_maps_another_broken_constraint_to_invalid_state(database: Database) -> None:
     with pytest.raises(InvalidState) as raised, database.session_scope() as session:
-        session.add(JobLogLine(job_id="no-such-job", seq=0, timestamp=utcnow(), message="x"))
+        session.add(JobMetric(job_id="no-such-job", name="m", value=1.0, timestamp=utcnow()))
     assert raised.value.status_code == 409

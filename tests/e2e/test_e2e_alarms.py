@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_testing import shipyard_cli
 from sklearn.datasets import load_breast_cancer
 
 pytestmark = pytest.mark.e2e
@@ -81,6 +82,27 @@ def deploy(server: Any, client: Client, data: Path, name: str) -> list[dict[str,
     return frame.drop(columns=["target"]).head(2).to_dict(orient="records")
 
 
+def check_endpoint_logs(server: Any, name: str) -> None:
+    """The endpoint's log group tells each failed invocation, with its traceback, and its
+    loads and stop; ``shipyard logs filter`` finds them by pattern."""
+    group = f"/shipyard/endpoints/{name}"
+
+    def logged(pattern: str, count: int) -> list[dict[str, Any]] | None:
+        found = shipyard_cli(
+            "logs", "filter", group, "--pattern", pattern, "--json", env=server.env
+        )
+        events = [json.loads(line) for line in found.stdout.splitlines()]
+        return events if len(events) >= count else None
+
+    failures = server.wait_for(lambda: logged('"500 ModelError"', 8), "8 logged failures", 30)
+    assert {e["log_stream_name"] for e in failures} == {"AllTraffic"}
+    assert all("an injected model failure" in e["message"] for e in failures)
+    lifecycle = server.wait_for(lambda: logged("?serves ?stopped", 2), "the endpoint's lifecycle")
+    assert [e["log_stream_name"] for e in lifecycle] == ["deployments", "deployments"]
+    assert "variant 'AllTraffic' serves" in lifecycle[0]["message"]
+    assert lifecycle[1]["message"] == "stopped serving here"
+
+
 def posts_with(receiver: Any, state: str) -> list[dict[str, Any]]:
     found = []
     for request in receiver.received("/hook"):
@@ -140,6 +162,7 @@ def test_an_error_alarm_stops_the_endpoint_and_notifies_once(
     )
     stopped = client.call("GET", f"/api/v1/endpoints/{name}")
     assert stopped["status"] == "OutOfService"
+    check_endpoint_logs(server, name)
 
     def refused() -> bool:
         response = client.http.post(f"/api/v1/endpoints/{name}/invocations", json=rows)

@@ -46,6 +46,36 @@ def steps_of(execution: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["step_name"]: s for s in execution["steps"]}
 
 
+def logs_filter(server: Any, *args: str) -> list[dict[str, Any]]:
+    """`shipyard logs filter … --json`: the events it printed."""
+    found = subprocess.run(
+        [sys.executable, "-m", "shipyard.cli.main", "logs", "filter", *args, "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr
+    return [json.loads(line) for line in found.stdout.splitlines()]
+
+
+def check_logs(server: Any, failed: dict[str, Any]) -> None:
+    """The failed execution told its steps in the pipeline's log group; its training job's
+    output is the job's stream of /shipyard/training-jobs."""
+    told = logs_filter(
+        server, "/shipyard/pipelines/fraud-pipeline", "--stream", failed["id"], "--pattern",
+        "too-weak",
+    )  # fmt: skip
+    assert [e["message"].split(":")[0] for e in told] == [
+        "step 'too-weak' (Fail) Failed",
+        "execution Failed",
+    ]
+    job = steps_of(failed)["train"]["resource_name"]
+    output = logs_filter(server, "/shipyard/training-jobs", "--stream", job)
+    assert output, f"no output of {job}"
+    assert {e["log_stream_name"] for e in output} == {job}
+
+
 def count(http: Any, collection: str) -> int:
     return len(http.get(f"/api/v1/{collection}", params={"limit": 1000}).json()["items"])
 
@@ -95,6 +125,7 @@ def test_the_fraud_pipeline_from_ci_sdk_and_schedule(
     assert (
         http.get("/api/v1/model-package-groups/fraud-models/packages").json()["items"] == packages
     )
+    check_logs(server, failed)
 
     # 3. the same run again: processing and training reused, no new job (what that saves
     # in time is measured by benchmarks/pipeline_caching.py)

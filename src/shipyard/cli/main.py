@@ -16,6 +16,7 @@ from shipyard.cli import (
     datasets,
     endpoints,
     lineage,
+    logs,
     metrics,
     models,
     pipelines,
@@ -51,6 +52,7 @@ app.command(name="lineage")(lineage.lineage)
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(alarms.app, name="alarms")
 app.add_typer(topics.app, name="topics")
+app.add_typer(logs.app, name="logs")
 
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]

@@ -1,4 +1,6 @@
-"""Tables of the job queue: jobs, their log lines, their metric time series, the workers."""
+"""Tables of the job queue: jobs, their metric time series and events, the workers.
+
+A job's log lines are in the log store (``shipyard.core.logstore``)."""
 
 from __future__ import annotations
 
@@ -47,16 +49,6 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class JobLogLine(Base):
-    __tablename__ = "job_log_lines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    message: Mapped[str] = mapped_column(Text)
 
 
 class JobMetric(Base):

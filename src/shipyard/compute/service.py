@@ -18,8 +18,9 @@ import psutil
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from shipyard.compute.models import Job, JobEvent, JobLogLine, JobMetric, Worker
+from shipyard.compute.models import Job, JobEvent, JobMetric, Worker
 from shipyard.compute.schemas import ACTIVE_STATUSES, TERMINAL_STATUSES, JobSpec
+from shipyard.core import logstore
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, NotFound
@@ -191,10 +192,11 @@ def append_output(
             JobEvent(job_id=job_id, kind=e.kind, step=e.step, data=e.data, timestamp=e.timestamp)
             for e in events
         )
-        session.add_all(
-            JobLogLine(job_id=job_id, seq=seq, timestamp=ts, message=message)
-            for seq, ts, message in lines
-        )
+        if lines:
+            job = session.get(Job, job_id)
+            if job is not None:
+                output = [(ts, message) for _, ts, message in lines]
+                logstore.append(session, job_log_group(job), job.name, output)
         session.add_all(
             JobMetric(job_id=job_id, name=name, step=step, value=value, timestamp=ts)
             for name, step, value, ts in metrics
@@ -280,6 +282,11 @@ def unregister_worker(db: Database, worker_id: str) -> None:
         session.execute(delete(Worker).where(Worker.id == worker_id))
 
 
+def job_log_group(job: Job) -> str:
+    """The log group of ``job``'s output; its stream is named after the job."""
+    return logstore.job_group(job.kind)
+
+
 def reap_lost_jobs(db: Database, hostname: str, timeout_seconds: float) -> list[str]:
     """Fail (or requeue) the jobs of workers that are gone; returns the affected job ids.
 
@@ -312,13 +319,17 @@ def reap_lost_jobs(db: Database, hostname: str, timeout_seconds: float) -> list[
 def read_logs(
     session: Session, job_id: str, *, after_seq: int = -1, limit: int = 1000
 ) -> list[LogLine]:
-    rows = session.scalars(
-        select(JobLogLine)
-        .where(JobLogLine.job_id == job_id, JobLogLine.seq > after_seq)
-        .order_by(JobLogLine.seq)
-        .limit(limit)
+    job = session.get(Job, job_id)
+    if job is None:
+        return []
+    return _log_lines(session, job, after_seq, limit)
+
+
+def _log_lines(session: Session, job: Job, after_seq: int, limit: int) -> list[LogLine]:
+    events = logstore.read_stream(
+        session, job_log_group(job), job.name, after_seq=after_seq, limit=limit
     )
-    return [LogLine(r.seq, as_utc(r.timestamp) or r.timestamp, r.message) for r in rows]
+    return [LogLine(e.seq, e.timestamp, e.message) for e in events]
 
 
 def read_log_page(session: Session, job: Job, *, after_seq: int = -1, limit: int = 1000) -> LogPage:
@@ -328,7 +339,7 @@ def read_log_page(session: Session, job: Job, *, after_seq: int = -1, limit: int
     complete only if it had ended by then, so that no line written meanwhile is left out.
     """
     finished = job.status in TERMINAL_STATUSES
-    lines = read_logs(session, job.id, after_seq=after_seq, limit=limit)
+    lines = _log_lines(session, job, after_seq, limit)
     next_seq = lines[-1].seq if lines else after_seq
     return LogPage(lines, next_seq, complete=finished and len(lines) < limit)
 

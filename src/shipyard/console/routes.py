@@ -16,6 +16,7 @@ from shipyard.console import (
     auth,
     dashboard,
     lineage,
+    logs,
     metrics,
     pipelines,
     registry,
@@ -45,6 +46,7 @@ for _pages in (
     topics,
     metrics,
     alarms,
+    logs,
 ):
     router.include_router(_pages.router)
 

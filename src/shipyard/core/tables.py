@@ -6,6 +6,7 @@ import importlib
 
 TABLE_MODULES = (
     "shipyard.compute.models",
+    "shipyard.core.logstore",
     "shipyard.data.models",
     "shipyard.debugger.models",
     "shipyard.lineage.models",

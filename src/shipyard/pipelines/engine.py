@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.core import logstore
 from shipyard.core.artifacts import BaseArtifactStore, key_from_uri
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.config import Settings
@@ -42,6 +43,7 @@ DUTY_NAME = "pipelines"
 """The scheduler's name for :func:`advance_all` (``context.run_soon(DUTY_NAME)``)."""
 ACTIVE = ("Executing", "Stopping")
 SETTLED_STEPS = ("Succeeded", "Failed", "Stopped", "Skipped")
+EXECUTION_KEY = ""  # the execution's own status among its steps' (no step has this name)
 
 
 def advance_all(db: Database, settings: Settings, store: BaseArtifactStore) -> bool:
@@ -120,6 +122,13 @@ class ExecutionRun:
 
     # ---- one pass ---------------------------------------------------------------------
     def advance(self) -> bool:
+        """One pass; every step and execution status it changed is told in the log."""
+        before = self._statuses()
+        queued = self._advance()
+        self._log_changes(before)
+        return queued
+
+    def _advance(self) -> bool:
         if self.principal is None:
             self._finish("Failed", f"the user '{self.execution.started_by}' who started it is gone")
             return False
@@ -293,6 +302,28 @@ class ExecutionRun:
         row.cached_from_execution = hit.cached_from_execution or hit.execution_id
         return True
 
+    # ---- the log ----------------------------------------------------------------------
+    def _statuses(self) -> dict[str, tuple[str, int]]:
+        steps = {name: (row.status, row.attempts) for name, row in self.steps.items()}
+        return {**steps, EXECUTION_KEY: (self.execution.status, 0)}
+
+    def _log_changes(self, before: dict[str, tuple[str, int]]) -> None:
+        lines = [
+            step_log_line(row)
+            for name, row in self.steps.items()
+            if before.get(name) != (row.status, row.attempts)
+        ]
+        if before[EXECUTION_KEY][0] != self.execution.status:
+            lines.append(execution_log_line(self.execution))
+        if lines:
+            now = utcnow()
+            logstore.append(
+                self.session,
+                logstore.pipeline_group(self.execution.pipeline_name),
+                self.execution.id,
+                [(now, line) for line in lines],
+            )
+
     # ---- helpers ----------------------------------------------------------------------
     @property
     def _principal(self) -> Principal:
@@ -396,6 +427,29 @@ class ExecutionRun:
 _CHECKED: dict[str, CheckedPipeline] = {}
 """Checked definitions by content hash: an execution advances every second, and a
 version's definition never changes."""
+
+
+def step_log_line(row: PipelineStepExecution) -> str:
+    """``step 'train' (Training) Executing, attempt 1: training-job 'fraud-…'``."""
+    line = f"step '{row.step_name}' ({row.step_type}) {row.status}"
+    if row.status == "NotStarted" and row.failure_reason:
+        at = as_utc(row.next_attempt_at)
+        when = f" at {at.isoformat(timespec='seconds')}" if at else ""
+        return f"{line}: attempt {row.attempts} failed, retrying{when}: {row.failure_reason}"
+    if row.status in ("Executing", "Stopping"):
+        line += f", attempt {row.attempts}"
+    if row.resource_kind and row.resource_name:
+        line += f": {row.resource_kind} '{row.resource_name}'"
+    if row.cached_from_execution and row.status == "Succeeded":
+        line += f" from the cache of execution {row.cached_from_execution}"
+    if row.failure_reason and row.status in ("Failed", "Stopped"):
+        line += f": {row.failure_reason}"
+    return line
+
+
+def execution_log_line(execution: PipelineExecution) -> str:
+    line = f"execution {execution.status}"
+    return f"{line}: {execution.failure_reason}" if execution.failure_reason else line
 
 
 def _checked(version: PipelineVersion) -> CheckedPipeline:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.core import logstore
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.errors import InvalidState, NotFound, ValidationError
 from shipyard.core.names import srn, validate_name
@@ -159,7 +160,21 @@ def start_execution(
     for step in definition.steps:
         session.add(_fresh_step(execution.id, step.name, step.type))
     session.flush()
+    logstore.append(
+        session,
+        logstore.pipeline_group(pipeline.name),
+        execution.id,
+        [(now, _started_line(execution))],
+    )
     return describe_execution(session, execution.id)
+
+
+def _started_line(execution: PipelineExecution) -> str:
+    parameters = json.dumps(execution.parameters, sort_keys=True, default=str)
+    return (
+        f"execution started ({execution.trigger}) by {execution.started_by}, version "
+        f"{execution.pipeline_version}, parameters {parameters}"
+    )
 
 
 def describe_execution(

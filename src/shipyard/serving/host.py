@@ -18,15 +18,20 @@ from typing import Any
 
 import pandas as pd
 
+from shipyard.core import logstore
 from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, ValidationError
+from shipyard.core.logbuffer import LogBuffer
 from shipyard.serving import service
 from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
 from shipyard.training.algorithms import LoadedModel, UntrustedModelError
 
 log = logging.getLogger(__name__)
 TARGET_VARIANT_HEADER = "X-Shipyard-Target-Variant"
+DEPLOYMENTS_STREAM = "deployments"
+"""The stream of an endpoint's log group that tells its loads and stops; each variant's
+own stream (named after it) tells its failed invocations."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,17 @@ class LoadedVariant:
 
 
 class ModelHost:
-    def __init__(self, db: Database, store: BaseArtifactStore, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: BaseArtifactStore,
+        cache_dir: Path,
+        logs: LogBuffer | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.cache_dir = cache_dir
+        self.logs = logs
         self._endpoints: dict[str, list[LoadedVariant]] = {}
         self._configs: dict[str, str] = {}  # the endpoint config each endpoint serves here
         self._loading: set[str] = set()
@@ -97,18 +109,22 @@ class ModelHost:
         try:
             with self.db.session_scope() as session:
                 deployment = service.deployment_of(session, name)
+            self.log(name, f"loading endpoint config '{deployment.endpoint_config_name}'")
             loaded = [
                 LoadedVariant(v.variant_name, v.initial_weight, self._load(source))
                 for v, source in deployment.variants
             ]
         except Exception as exc:
             log.exception("endpoint %s failed to deploy", name)
+            self.log(name, f"failed to deploy: {failure_reason(exc)}")
             with self.db.session_scope() as session:
                 service.set_endpoint_status(session, name, "Failed", failure_reason(exc))
             return
         with self._lock:
             self._endpoints[name] = loaded
             self._configs[name] = deployment.endpoint_config_name
+        for variant in loaded:
+            self.log(name, f"variant '{variant.name}' serves, weight {variant.weight:g}")
         with self.db.session_scope() as session:
             service.set_endpoint_status(session, name, "InService")
             still_wanted = service.is_live(session, name)
@@ -123,8 +139,15 @@ class ModelHost:
 
     def undeploy(self, name: str) -> None:
         with self._lock:
-            self._endpoints.pop(name, None)
+            served = self._endpoints.pop(name, None)
             self._configs.pop(name, None)
+        if served is not None:
+            self.log(name, "stopped serving here")
+
+    def log(self, endpoint: str, message: str, stream: str = DEPLOYMENTS_STREAM) -> None:
+        """A line in the endpoint's log group (written in the background)."""
+        if self.logs is not None:
+            self.logs.add(logstore.endpoint_group(endpoint), stream, message)
 
     def _load(self, source: ModelSource) -> LoadedModel:
         return load_verified(self.store, source, self.cache_dir)

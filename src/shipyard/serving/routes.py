@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from shipyard.core import logstore
 from shipyard.core.errors import AccessDenied, ShipyardError
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
@@ -185,8 +187,10 @@ async def invoke_endpoint(
     headers = http_request.headers
     buffer = context.extras.get("metrics")
 
+    host = model_host(context)
+
     def predict() -> tuple[str, bytes, str]:
-        variant = model_host(context).choose_variant(name, headers.get(TARGET_VARIANT_HEADER))
+        variant = host.choose_variant(name, headers.get(TARGET_VARIANT_HEADER))
         model_us: float | None = None
         status_code = 500
         try:
@@ -201,12 +205,15 @@ async def invoke_endpoint(
             return variant.name, *rendered
         except ShipyardError as exc:
             status_code = exc.status_code
+            host.log(name, f"{status_code} {exc.code}: {exc.message}", variant.name)
             raise
         except Exception as exc:  # the model raised: a 5XX that the metrics count
             log.exception("endpoint %s variant %s failed to predict", name, variant.name)
+            host.log(name, f"500 ModelError: {traceback.format_exc().rstrip()}", variant.name)
             raise ShipyardError(
                 f"ModelError: variant '{variant.name}' failed on this input "
-                f"({type(exc).__name__}); the server log has the details"
+                f"({type(exc).__name__}); the log group "
+                f"{logstore.endpoint_group(name)} has the details"
             ) from exc
         finally:
             if buffer is not None:

@@ -1,16 +1,11 @@
 """The topics tests' DB backends (those of ``tests/core/conftest.py``), settings that let
-deliveries reach receivers on 127.0.0.1, and an SMTP server to send email to."""
+deliveries reach receivers on 127.0.0.1.
+
+The SMTP server is ``tests/monitoring/conftest.py``'s."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
 from compute_testing import core_fixtures
@@ -42,36 +37,3 @@ def settings(tmp_path: Path) -> Settings:
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries are due at once."""
     monkeypatch.setattr(delivery, "retry_delay", lambda attempts: 0.0)
-
-
-@dataclass
-class SmtpServer:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[Any] = field(default_factory=list)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """An aiosmtpd server on 127.0.0.1 (a port the OS picks) that keeps what it receives."""
-    from aiosmtpd.controller import Controller
-
-    received = SmtpServer("127.0.0.1", 0)
-    lock = threading.Lock()
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            parsed = message_from_bytes(envelope.content, policy=policy.default)
-            with lock:
-                received.envelopes.append(envelope)
-                received.messages.append(parsed)  # type: ignore[arg-type]
-            return "250 OK"
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        received.port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=received.port)
-    controller.start()
-    yield received
-    controller.stop()

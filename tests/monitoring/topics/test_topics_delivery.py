@@ -177,7 +177,7 @@ def test_an_email_reaches_the_smtp_server(database, settings, smtp_server) -> No
 
     assert service.deliver_due(database, settings) == 1
     (email,) = smtp_server.messages
-    assert smtp_server.envelopes[0].rcpt_tos == ["oncall@example.com"]
+    assert smtp_server.recipients[0] == ["oncall@example.com"]
     assert email["Subject"] == "ALARM: p99-latency"
     assert email["From"] == "shipyard@example.com" and email["To"] == "oncall@example.com"
     text = email.get_content()

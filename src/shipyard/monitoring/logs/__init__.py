@@ -1,0 +1,1 @@
+"""Log groups, streams and events: reading, filtering, retention."""
