@@ -43,10 +43,6 @@ def start_of_period(moment: datetime) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-NOW = start_of_period(datetime.now(UTC) + timedelta(minutes=5)) + timedelta(seconds=1)
-LATEST = start_of_period(NOW) - timedelta(seconds=PERIOD)  # the latest complete period
-
-
 @pytest.fixture
 def mail_settings(quiet_settings: Settings, smtp_server: Any) -> Settings:
     """The platform's SMTP settings pointing at ``smtp_server``."""
@@ -142,35 +138,38 @@ def test_each_transition_of_a_real_alarm_mails_its_name_state_and_reason(
     store: BaseArtifactStore,
     smtp_server: Any,
 ) -> None:
+    # the clock is taken as the test runs, not at import: the alarm put below is due at it
+    now = start_of_period(datetime.now(UTC) + timedelta(minutes=5)) + timedelta(seconds=1)
+    latest = start_of_period(now) - timedelta(seconds=PERIOD)  # the latest complete period
     add_email_topic(database, mail_settings)
     put_alarm(database)
     assert describe(database).state_value == "INSUFFICIENT_DATA"
 
     # 2 + 4 errors in the latest complete period: the Sum (6) crosses the threshold (5)
-    put_errors(database, 2, LATEST)
-    put_errors(database, 4, LATEST)
-    assert run_duties(database, mail_settings, store, NOW) == (1, 1)
+    put_errors(database, 2, latest)
+    put_errors(database, 4, latest)
+    assert run_duties(database, mail_settings, store, now) == (1, 1)
     alarm = describe(database)
     assert alarm.state_value == "ALARM"
     (first,) = smtp_server.messages
-    body = check_mail(first, alarm, "INSUFFICIENT_DATA", NOW)
+    body = check_mail(first, alarm, "INSUFFICIENT_DATA", now)
     crossed = (
-        f"Threshold Crossed: 1 out of the last 1 datapoints [6.0 ({LATEST.isoformat()})] "
+        f"Threshold Crossed: 1 out of the last 1 datapoints [6.0 ({latest.isoformat()})] "
         "was greater than or equal to the threshold (5.0)"
     )
     assert alarm.state_reason.startswith(crossed)
     assert f"Reason: {crossed}" in body
 
     # the next period has 1 error: back to OK, and a second mail says so
-    later = NOW + timedelta(seconds=PERIOD)
-    put_errors(database, 1, LATEST + timedelta(seconds=PERIOD))
+    later = now + timedelta(seconds=PERIOD)
+    put_errors(database, 1, latest + timedelta(seconds=PERIOD))
     assert run_duties(database, mail_settings, store, later) == (1, 1)
     alarm = describe(database)
     assert alarm.state_value == "OK"
     first_again, second = smtp_server.messages
     assert first_again is first
     check_mail(second, alarm, "ALARM", later)
-    newest = f"[1.0 ({(LATEST + timedelta(seconds=PERIOD)).isoformat()})]"
+    newest = f"[1.0 ({(latest + timedelta(seconds=PERIOD)).isoformat()})]"
     assert newest in alarm.state_reason and "the threshold (5.0)" in alarm.state_reason
 
     assert smtp_server.recipients == [[INBOX], [INBOX]]
