@@ -73,6 +73,18 @@ def test_train_deploy_invoke_delete_with_the_cli(live_server, data_dir):
         shipyard_cli("endpoints", "create", endpoint, "--model", model, "--json", env=env).stdout
     )
     assert deployed["status"] == "InService"
+    ab = unique("cli-ab")
+    split = json.loads(
+        shipyard_cli(
+            "endpoints", "create", ab, "--variant", f"a={model}:0.7", "--variant",
+            f"b={model}:0.3", "--json", env=env,
+        ).stdout
+    )  # fmt: skip
+    assert [(v["variant_name"], v["initial_weight"]) for v in split["production_variants"]] == [
+        ("a", 0.7),
+        ("b", 0.3),
+    ]
+    shipyard_cli("endpoints", "delete", ab, env=env)
 
     row = first_row(data_dir)
     answer = shipyard_cli("endpoints", "invoke", endpoint, "--body", json.dumps([row]), env=env)
@@ -165,6 +177,11 @@ def test_bad_requests_exit_1_with_one_line(live_server, data_dir):
          "ValidationError", ("training_job_name",)),
         (("endpoints", "create", unique("e"), "--model", "no-such-model"),
          "ValidationError", ("no-such-model",)),
+        (("endpoints", "create", unique("e")), "ValidationError", ("--model", "--variant")),
+        (("endpoints", "create", unique("e"), "--variant", "a=m:heavy"),
+         "ValidationError", ("--variant", "not a number")),
+        (("endpoints", "create", unique("e"), "--variant", "nameless"),
+         "ValidationError", ("VARIANT=MODEL:WEIGHT",)),
         (("endpoints", "delete", "no-such-endpoint"), "NotFound", ("no-such-endpoint",)),
         (("endpoints", "invoke", "no-such-endpoint"), "ValidationError", ("body",)),
         (("endpoints", "invoke", "no-such-endpoint", "--file", f"{data_dir}/missing.json"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sklearn.datasets import load_breast_cancer
-from sklearn.model_selection import train_test_split
+from serving_testing import assert_error, breast_cancer, unique
 
 from shipyard.core.config import Settings
 from shipyard.security.service import bootstrap_admin
@@ -29,30 +27,6 @@ from shipyard.serving import service as serving
 from shipyard.serving.schemas import EndpointIn
 
 VARIANT_HEADER = "X-Shipyard-Variant"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def breast_cancer(directory: Path) -> tuple[Path, pd.DataFrame]:
-    """train.csv in ``directory``, and the validation frame (features and ``target``)."""
-    frame = load_breast_cancer(as_frame=True).frame
-    train, validation = train_test_split(frame, test_size=0.3, random_state=0)
-    directory.mkdir(parents=True, exist_ok=True)
-    train.to_csv(directory / "train.csv", index=False)
-    validation.to_csv(directory / "validation.csv", index=False)
-    return directory / "train.csv", validation
-
-
-def assert_error(response: httpx.Response, status: int, *needles: str) -> str:
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
-    for needle in needles:
-        assert needle in body["error"]["message"], (needle, body)
-    return body["error"]["message"]
 
 
 def train_and_deploy(api: Any, tmp_path: Path) -> tuple[str, str, pd.DataFrame]:
@@ -388,7 +362,7 @@ def test_bad_serving_requests_are_4xx_naming_the_field(idle):
             "/api/v1/endpoint-configs",
             {
                 "name": unique("c"),
-                "production_variants": [{"model_name": "m", "initial_weight": 0}],
+                "production_variants": [{"model_name": "m", "initial_weight": -1}],
             },
             400,
             ("production_variants.0.initial_weight",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,16 +41,27 @@ FIELDS = (
 @handle_errors
 def create(
     name: EndpointName,
-    model: Annotated[str, typer.Option(help="Model to serve.")],
+    model: Annotated[str | None, typer.Option(help="Model to serve (one variant).")] = None,
+    variant: Annotated[
+        list[str],
+        typer.Option(
+            "--variant", help="VARIANT=MODEL:WEIGHT (weight 1 if left out); repeatable, for A/B."
+        ),
+    ] = [],  # noqa: B006
     wait: Annotated[bool, typer.Option(help="Wait until InService.")] = True,
     json_output: JsonOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Create an endpoint config with one variant for MODEL, and the endpoint."""
+    """Create an endpoint config (one variant for --model, or the --variant ones) and the
+    endpoint, named NAME."""
+    if (model is None) == (not variant):
+        raise ValidationError("give --model, or one --variant or more", "--model")
+    variants = [parse_variant(v) for v in variant] or [
+        {"variant_name": "AllTraffic", "model_name": model}
+    ]
     client = session(url, token)
-    variant = {"variant_name": "AllTraffic", "model_name": model}
-    client.post("/api/v1/endpoint-configs", json={"name": name, "production_variants": [variant]})
+    client.post("/api/v1/endpoint-configs", json={"name": name, "production_variants": variants})
     client.post("/api/v1/endpoints", json={"name": name, "endpoint_config_name": name})
     predictor = Predictor(name, session=client)
     if wait:
@@ -100,3 +111,20 @@ add_collection_commands(
     columns=("name", "status", "endpoint_config_name", "created_at"),
     delete_help="Delete an endpoint (its config and model stay).",
 )
+
+
+def parse_variant(text: str) -> dict[str, Any]:
+    """``champion=fraud-v3:0.7`` -> a production variant of weight 0.7."""
+    variant_name, sep, rest = text.partition("=")
+    model_name, _, weight = rest.partition(":")
+    if not sep or not variant_name or not model_name:
+        raise ValidationError(f"expected VARIANT=MODEL:WEIGHT, got {text!r}", "--variant")
+    try:
+        initial_weight = float(weight) if weight else 1.0
+    except ValueError:
+        raise ValidationError(f"the weight of {text!r} is not a number", "--variant") from None
+    return {
+        "variant_name": variant_name,
+        "model_name": model_name,
+        "initial_weight": initial_weight,
+    }

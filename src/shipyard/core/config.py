@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long one SMTP conversation may take."
     )
+    max_payload_bytes: int = Field(
+        default=6 * 1024 * 1024,
+        ge=1024,
+        description="The largest invocation body an endpoint takes; a larger one is a 413 "
+        "that never reaches the model.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

@@ -39,6 +39,11 @@ class ValidationError(ShipyardError):
         self.field = field
 
 
+class PayloadTooLarge(ShipyardError):
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
 class Unauthenticated(ShipyardError):
     status_code = 401
     code = "Unauthenticated"
@@ -74,6 +79,7 @@ ERRORS_BY_CODE: dict[str, type[ShipyardError]] = {
     for cls in (
         ShipyardError,
         ValidationError,
+        PayloadTooLarge,
         Unauthenticated,
         AccessDenied,
         NotFound,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from shipyard.core import logstore
-from shipyard.core.errors import AccessDenied, ShipyardError
+from shipyard.core.errors import AccessDenied, PayloadTooLarge, ShipyardError
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
 from shipyard.monitoring.metrics import service as metrics
@@ -183,7 +183,7 @@ async def invoke_endpoint(
     """Predict: a JSON list of records, ``{"instances": [...]}``, or CSV rows without header."""
     started = time.perf_counter()
     authorize("serving:InvokeEndpoint", srn("endpoint", name))
-    body = await http_request.body()
+    body = await read_body(http_request, context.settings.max_payload_bytes)
     headers = http_request.headers
     buffer = context.extras.get("metrics")
 
@@ -231,3 +231,19 @@ async def invoke_endpoint(
     # event loop, so that one large request does not stall every other one
     variant, content, media_type = await run_in_threadpool(predict)
     return Response(content, media_type=media_type, headers={"X-Shipyard-Variant": variant})
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, refused (413) as soon as it is known to be over ``limit`` bytes:
+    by its Content-Length before a byte is read, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body: {int(declared)} bytes, over the limit of {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

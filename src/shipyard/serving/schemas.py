@@ -46,20 +46,25 @@ class ModelOut(BaseModel):
     created_at: datetime
 
 
+MAX_VARIANTS = 10
+
+
 class ProductionVariant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variant_name: str = "AllTraffic"
     model_name: str
     initial_instance_count: int = Field(default=1, ge=1, le=1)
-    initial_weight: float = Field(default=1.0, gt=0)
+    initial_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    """Its share of the traffic is its weight over the sum of the variants' weights; a
+    variant of weight 0 answers only requests that target it."""
 
 
 class EndpointConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    production_variants: list[ProductionVariant] = Field(min_length=1, max_length=1)
+    production_variants: list[ProductionVariant] = Field(min_length=1, max_length=MAX_VARIANTS)
 
 
 class EndpointConfigOut(BaseModel):

@@ -208,6 +208,11 @@ def create_endpoint_config(
         seen.add(variant.variant_name)
         if session.get(Model, validate_name(variant.model_name, f"{field}.model_name")) is None:
             raise ValidationError(f"model '{variant.model_name}' not found", f"{field}.model_name")
+    if not any(v.initial_weight > 0 for v in request.production_variants):
+        raise ValidationError(
+            "every initial_weight is 0: at least one variant must take traffic",
+            "production_variants",
+        )
     row = EndpointConfig(
         name=name,
         production_variants=[v.model_dump() for v in request.production_variants],
