@@ -46,6 +46,7 @@ from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
 from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.host import ModelHost
+from shipyard.serving.shadow import ShadowRunner
 from shipyard.training import routes as training_routes
 from shipyard.tuning import routes as tuning_routes
 
@@ -75,13 +76,15 @@ def build_context(settings: Settings) -> Context:
     db.migrate()
     store = open_store(settings.resolved_artifact_uri, settings.s3_endpoint_url)
     logs = LogBuffer(db)
-    host = ModelHost(db, store, settings.home / "cache" / "models", logs)
+    metrics = MetricBuffer(db)
+    shadows = ShadowRunner(db, metrics)
+    host = ModelHost(db, store, settings.home / "cache" / "models", logs, shadows)
     return Context(
         settings=settings,
         db=db,
         store=store,
         authenticator=Authenticator(db),
-        extras={"model_host": host, "metrics": MetricBuffer(db), "logs": logs},
+        extras={"model_host": host, "metrics": metrics, "logs": logs, "shadows": shadows},
     )
 
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     )
     metrics: MetricBuffer = context.extras.setdefault("metrics", MetricBuffer(context.db))
     logs: LogBuffer | None = context.extras.get("logs")
+    shadows: ShadowRunner | None = context.extras.get("shadows")
     if worker is not None:
         context.wake_workers = worker.wake
         watch_worker(worker, metrics)
@@ -112,6 +116,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         metrics.start()
         if logs is not None:
             logs.start()
+        if shadows is not None:
+            shadows.start()
         if worker is not None:
             worker.start()
         if scheduler is not None:
@@ -123,6 +129,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
                 scheduler.stop()
             if worker is not None:
                 worker.stop()
+            if shadows is not None:
+                shadows.stop()
             metrics.stop()
             if logs is not None:
                 logs.stop()

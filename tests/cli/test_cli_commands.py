@@ -85,6 +85,7 @@ def test_train_deploy_invoke_delete_with_the_cli(live_server, data_dir):
         ("b", 0.3),
     ]
     shipyard_cli("endpoints", "delete", ab, env=env)
+    shadow_commands(live_server, model, first_row(data_dir))
 
     row = first_row(data_dir)
     answer = shipyard_cli("endpoints", "invoke", endpoint, "--body", json.dumps([row]), env=env)
@@ -104,6 +105,44 @@ def test_train_deploy_invoke_delete_with_the_cli(live_server, data_dir):
     shipyard_cli("endpoints", "delete", endpoint, env=env)
     gone = shipyard_cli("endpoints", "describe", endpoint, env=env, expect=1)
     assert_one_line_error(gone, "NotFound", endpoint)
+
+
+def shadow_commands(live_server: Any, model: str, row: dict[str, Any]) -> None:
+    """`endpoints shadow-report` and `endpoints promote-shadow` on an endpoint whose shadow
+    is the same model under another name (so every answer agrees)."""
+    env = live_server.env
+    name = unique("cli-shadow")
+    with live_server.http() as http:
+        config = {
+            "name": name,
+            "production_variants": [{"variant_name": "champion", "model_name": model}],
+            "shadow_production_variants": [{"variant_name": "twin", "model_name": model}],
+        }
+        assert http.post("/api/v1/endpoint-configs", json=config).status_code == 201
+        body = {"name": name, "endpoint_config_name": name}
+        assert http.post("/api/v1/endpoints", json=body).status_code == 201
+        live_server.wait_for_status(f"/api/v1/endpoints/{name}", ("InService",))
+        for _ in range(5):
+            answer = http.post(f"/api/v1/endpoints/{name}/invocations", json=[row])
+            assert answer.headers["X-Shipyard-Variant"] == "champion"
+
+    def tallied() -> dict[str, Any] | None:
+        found = json.loads(
+            shipyard_cli("endpoints", "shadow-report", name, "--json", env=env).stdout
+        )
+        shadows = found["shadows"]
+        return shadows[0] if shadows and shadows[0]["requests"] == 5 else None
+
+    twin = live_server.wait_for(tallied, "the shadow's 5 copies tallied", 30)
+    assert (twin["shadow_variant"], twin["agreement_rate"]) == ("twin", 1.0)
+    assert "twin" in shipyard_cli("endpoints", "shadow-report", name, env=env).stdout
+    promoted = shipyard_cli(
+        "endpoints", "promote-shadow", name, "twin", "--config", f"{name}-2", "--json", env=env
+    )
+    described = json.loads(promoted.stdout)
+    assert described["status"] == "InService"
+    assert [v["variant_name"] for v in described["production_variants"]] == ["twin"]
+    shipyard_cli("endpoints", "delete", name, env=env)
 
 
 def in_process_commands(

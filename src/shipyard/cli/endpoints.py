@@ -16,6 +16,7 @@ from shipyard.cli.common import (
     handle_errors,
     print_json,
     print_record,
+    print_table,
     resource_path,
     session,
 )
@@ -27,12 +28,16 @@ app = typer.Typer(
     help="Endpoints: real-time predictions from deployed models.", no_args_is_help=True
 )
 EndpointName = Annotated[str, typer.Argument(help="Endpoint name.", show_default=False)]
+SHADOW_COLUMNS = ("shadow_variant", "requests", "shadow_errors", "agreement_rate",
+                  "mean_absolute_difference", "production_p50_ms", "shadow_p50_ms",
+                  "shadow_p99_ms")  # fmt: skip
 FIELDS = (
     "name",
     "status",
     "failure_reason",
     "endpoint_config_name",
     "production_variants",
+    "shadow_production_variants",
     "created_at",
 )
 
@@ -111,6 +116,47 @@ add_collection_commands(
     columns=("name", "status", "endpoint_config_name", "created_at"),
     delete_help="Delete an endpoint (its config and model stay).",
 )
+
+
+@app.command("shadow-report")
+@handle_errors
+def shadow_report(
+    name: EndpointName, json_output: JsonOption = False, url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:  # fmt: skip
+    """How each shadow variant answered next to production in the last hour."""
+    found = Predictor(name, session=session(url, token)).shadow_report()
+    if json_output:
+        print_json(found)
+        return
+    rows = [
+        {
+            **shadow,
+            "production_p50_ms": shadow["production_latency_ms"]["p50"],
+            "shadow_p50_ms": shadow["shadow_latency_ms"]["p50"],
+            "shadow_p99_ms": shadow["shadow_latency_ms"]["p99"],
+        }
+        for shadow in found["shadows"]
+    ]
+    print_table(rows, SHADOW_COLUMNS, title=f"Shadows of {name}")
+
+
+@app.command("promote-shadow")
+@handle_errors
+def promote_shadow(
+    name: EndpointName,
+    variant: Annotated[str, typer.Argument(help="The shadow variant.", show_default=False)],
+    config: Annotated[str, typer.Option(help="Name of the endpoint config made for it.")],
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Make the shadow VARIANT the endpoint's only production variant, and wait for it."""
+    predictor = Predictor(name, session=session(url, token))
+    predictor.promote_shadow(variant, config)
+    with console.status(f"{name}: Updating", spinner="dots"):
+        description = predictor.wait()
+    print_json(description) if json_output else print_record(description, FIELDS)
 
 
 def parse_variant(text: str) -> dict[str, Any]:

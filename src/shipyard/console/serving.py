@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
 from shipyard.console.rendering import ConsoleRoute, render
 from shipyard.console.session import FormViewerDep, Viewer, ViewerDep
+from shipyard.core.clock import utcnow
 from shipyard.core.errors import AccessDenied, NotFound, ShipyardError
 from shipyard.core.names import srn
 from shipyard.security.iam import authorize, is_allowed
-from shipyard.serving import payloads, service
-from shipyard.serving.schemas import EndpointOut, ModelOut
+from shipyard.serving import payloads, service, shadow
+from shipyard.serving.schemas import EndpointOut, ModelOut, ShadowVariantReport
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE_SIZE = 50
@@ -167,6 +169,7 @@ def _endpoint_page(
         status_code,
         section="endpoints",
         endpoint=item,
+        shadow_reports=_shadow_reports(request, item),
         model=model_of_endpoint,
         body=body,
         content_type=content_type,
@@ -178,3 +181,13 @@ def _endpoint_page(
         variant=result.get("variant"),
         error=result.get("error"),
     )
+
+
+def _shadow_reports(request: Request, item: EndpointOut) -> dict[str, ShadowVariantReport]:
+    """The last hour of each shadow variant's comparison with production, by name."""
+    if not item.shadow_production_variants:
+        return {}
+    end = utcnow()
+    with request.app.state.context.db.session_scope() as session:
+        found = shadow.shadow_report(session, item.name, end - timedelta(hours=1), end)
+    return {report.shadow_variant: report for report in found.shadows}

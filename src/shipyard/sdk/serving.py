@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from shipyard.core.names import validate_name
@@ -96,6 +97,25 @@ class Predictor:
                 description,
             )
         return description
+
+    def shadow_report(
+        self, start_time: datetime | None = None, end_time: datetime | None = None
+    ) -> dict[str, Any]:
+        """How each shadow variant answered next to production (the last hour by default):
+        requests, errors, agreement rate, mean absolute difference, latency percentiles."""
+        return self.session.get(
+            f"/api/v1/endpoints/{self.endpoint_name}/shadow-report",
+            start_time=start_time.isoformat() if start_time else None,
+            end_time=end_time.isoformat() if end_time else None,
+        )
+
+    def promote_shadow(self, variant_name: str, endpoint_config_name: str) -> dict[str, Any]:
+        """Make the shadow the only production variant (through a new endpoint config of
+        that name); ``wait()`` for the update."""
+        return self.session.post(
+            f"/api/v1/endpoints/{self.endpoint_name}/promote-shadow",
+            json={"variant_name": variant_name, "endpoint_config_name": endpoint_config_name},
+        )
 
     def delete_endpoint(self) -> None:
         self.session.delete(f"/api/v1/endpoints/{self.endpoint_name}")

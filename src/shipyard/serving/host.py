@@ -20,11 +20,13 @@ import pandas as pd
 
 from shipyard.core import logstore
 from shipyard.core.artifacts import BaseArtifactStore
+from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, ValidationError
 from shipyard.core.logbuffer import LogBuffer
 from shipyard.serving import service
 from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
+from shipyard.serving.shadow import ShadowRunner, ShadowTask
 from shipyard.training.algorithms import LoadedModel, UntrustedModelError
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,13 @@ class LoadedVariant:
     model: LoadedModel
 
 
+@dataclass(frozen=True)
+class LoadedShadow:
+    name: str
+    sampling_percentage: float
+    model: LoadedModel
+
+
 class ModelHost:
     def __init__(
         self,
@@ -48,12 +57,15 @@ class ModelHost:
         store: BaseArtifactStore,
         cache_dir: Path,
         logs: LogBuffer | None = None,
+        shadows: ShadowRunner | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.cache_dir = cache_dir
         self.logs = logs
+        self.shadow_runner = shadows
         self._endpoints: dict[str, list[LoadedVariant]] = {}
+        self._shadows: dict[str, list[LoadedShadow]] = {}
         self._configs: dict[str, str] = {}  # the endpoint config each endpoint serves here
         self._loading: set[str] = set()
         self._lock = threading.Lock()
@@ -114,6 +126,10 @@ class ModelHost:
                 LoadedVariant(v.variant_name, v.initial_weight, self._load(source))
                 for v, source in deployment.variants
             ]
+            shadows = [
+                LoadedShadow(v.variant_name, v.sampling_percentage, self._load(source))
+                for v, source in deployment.shadows
+            ]
         except Exception as exc:
             log.exception("endpoint %s failed to deploy", name)
             self.log(name, f"failed to deploy: {failure_reason(exc)}")
@@ -122,9 +138,12 @@ class ModelHost:
             return
         with self._lock:
             self._endpoints[name] = loaded
+            self._shadows[name] = shadows
             self._configs[name] = deployment.endpoint_config_name
         for variant in loaded:
             self.log(name, f"variant '{variant.name}' serves, weight {variant.weight:g}")
+        for shadow in shadows:
+            self.log(name, f"shadow '{shadow.name}' gets {shadow.sampling_percentage:g}% of copies")
         with self.db.session_scope() as session:
             service.set_endpoint_status(session, name, "InService")
             still_wanted = service.is_live(session, name)
@@ -140,6 +159,7 @@ class ModelHost:
     def undeploy(self, name: str) -> None:
         with self._lock:
             served = self._endpoints.pop(name, None)
+            self._shadows.pop(name, None)
             self._configs.pop(name, None)
         if served is not None:
             self.log(name, "stopped serving here")
@@ -158,6 +178,30 @@ class ModelHost:
     ) -> tuple[str, dict[str, Any]]:
         variant = self.choose_variant(name, target_variant)
         return variant.name, variant.model.predict(frame)
+
+    def copy_to_shadows(
+        self,
+        name: str,
+        variant: str,
+        frame: pd.DataFrame,
+        result: dict[str, Any],
+        latency_us: float,
+    ) -> None:
+        """Give each shadow of ``name`` its sampled share of this answered request (queued:
+        the caller's answer is not held up)."""
+        runner = self.shadow_runner
+        with self._lock:
+            shadows = self._shadows.get(name)
+        if not shadows or runner is None:
+            return
+        at = utcnow()
+        for shadow in shadows:
+            if self._random.random() * 100 < shadow.sampling_percentage:
+                runner.submit(
+                    ShadowTask(
+                        name, variant, shadow.name, shadow.model, frame, result, latency_us, at
+                    )
+                )
 
     def choose_variant(self, name: str, target_variant: str | None = None) -> LoadedVariant:
         """The variant that answers this invocation: the one asked for, else by weight."""

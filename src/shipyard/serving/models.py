@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.core.db import Base
@@ -37,6 +37,7 @@ class EndpointConfig(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     production_variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    shadow_production_variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     owner: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -53,3 +54,26 @@ class Endpoint(Base):
     owner: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ShadowComparison(Base):
+    """What a shadow variant answered next to a production variant, a minute's worth."""
+
+    __tablename__ = "shadow_comparisons"
+
+    endpoint_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shadow_variant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    production_variant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    shadow_errors: Mapped[int] = mapped_column(Integer, default=0)
+    """Requests the shadow failed on (the production answer stood)."""
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    """Predictions compared (a request may hold several rows)."""
+    agreed_rows: Mapped[int] = mapped_column(Integer, default=0)
+    numeric_rows: Mapped[int] = mapped_column(Integer, default=0)
+    absolute_difference: Mapped[float] = mapped_column(Float, default=0.0)
+    """The sum over numeric rows of |production - shadow|."""
+    production_latency: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    shadow_latency: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """Histograms of microseconds: bucket ``b`` counts latencies in [1.2**b, 1.2**(b+1))."""

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from shipyard.core import logstore
+from shipyard.core.clock import utcnow
 from shipyard.core.errors import AccessDenied, PayloadTooLarge, ShipyardError
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
 from shipyard.monitoring.metrics import service as metrics
-from shipyard.security.iam import is_allowed
-from shipyard.serving import service
+from shipyard.security.iam import Principal, is_allowed
+from shipyard.serving import service, shadow
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.payloads import parse_body, render
 from shipyard.serving.schemas import (
@@ -25,6 +28,8 @@ from shipyard.serving.schemas import (
     EndpointOut,
     ModelIn,
     ModelOut,
+    PromoteShadowIn,
+    ShadowReportOut,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["serving"])
@@ -114,13 +119,7 @@ def create_endpoint(
     the caller may ``registry:DeployUnapproved`` on that package."""
     principal = authorize("serving:CreateEndpoint", srn("endpoint", request.name))
     with context.db.session_scope() as session:
-        for package in service.unapproved_packages(session, request.endpoint_config_name):
-            if not is_allowed(principal, "registry:DeployUnapproved", package.srn):
-                raise AccessDenied(
-                    f"model package '{package.model_package_name}' is "
-                    f"{package.approval_status}, not Approved, and {principal.name} is not "
-                    f"allowed to registry:DeployUnapproved on {package.srn}"
-                )
+        refuse_unapproved(session, principal, request.endpoint_config_name)
         endpoint = service.create_endpoint(session, request, principal.name)
     model_host(context).deploy_in_background(endpoint.name)
     return endpoint
@@ -159,6 +158,39 @@ def rollback_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -
     authorize("serving:RollbackEndpoint", srn("endpoint", name))
     with context.db.session_scope() as session:
         endpoint = service.rollback_endpoint(session, name)
+    model_host(context).deploy_in_background(endpoint.name)
+    return endpoint
+
+
+@router.get("/endpoints/{name}/shadow-report", response_model=ShadowReportOut)
+def get_shadow_report(
+    name: str,
+    context: ContextDep,
+    authorize: AuthorizeDep,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+) -> ShadowReportOut:
+    """How each shadow variant answered next to production (the last hour by default)."""
+    authorize("serving:DescribeEndpoint", srn("endpoint", name))
+    end = end_time or utcnow()
+    start = start_time or end - timedelta(hours=1)
+    with context.db.session_scope() as session:
+        service.get_endpoint(session, name)
+        return shadow.shadow_report(session, name, start, end)
+
+
+@router.post("/endpoints/{name}/promote-shadow", response_model=EndpointOut)
+def promote_shadow(
+    name: str, request: PromoteShadowIn, context: ContextDep, authorize: AuthorizeDep
+) -> EndpointOut:
+    """The shadow becomes the only production variant, through a new endpoint config."""
+    principal = authorize("serving:UpdateEndpoint", srn("endpoint", name))
+    authorize("serving:CreateEndpointConfig", srn("endpoint-config", request.endpoint_config_name))
+    with context.db.session_scope() as session:
+        endpoint = service.promote_shadow(
+            session, name, request.variant_name, request.endpoint_config_name, principal.name
+        )
+        refuse_unapproved(session, principal, request.endpoint_config_name)  # rolls back
     model_host(context).deploy_in_background(endpoint.name)
     return endpoint
 
@@ -202,6 +234,7 @@ async def invoke_endpoint(
                 model_us = (time.perf_counter() - predicting) * 1e6
             rendered = render(result, headers.get("accept", "application/json"))
             status_code = 200
+            host.copy_to_shadows(name, variant.name, frame, result, model_us)
             return variant.name, *rendered
         except ShipyardError as exc:
             status_code = exc.status_code
@@ -247,3 +280,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def refuse_unapproved(session: Session, principal: Principal, endpoint_config_name: str) -> None:
+    """AccessDenied when the config serves a model package that is not Approved and the
+    caller may not ``registry:DeployUnapproved`` on it."""
+    for package in service.unapproved_packages(session, endpoint_config_name):
+        if not is_allowed(principal, "registry:DeployUnapproved", package.srn):
+            raise AccessDenied(
+                f"model package '{package.model_package_name}' is "
+                f"{package.approval_status}, not Approved, and {principal.name} is not "
+                f"allowed to registry:DeployUnapproved on {package.srn}"
+            )

@@ -60,17 +60,32 @@ class ProductionVariant(BaseModel):
     variant of weight 0 answers only requests that target it."""
 
 
+class ShadowVariant(BaseModel):
+    """A model that gets a copy of a share of the production requests, after their answer
+    was sent: its answers are compared, never returned (a shadow test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant_name: str
+    model_name: str
+    initial_instance_count: int = Field(default=1, ge=1, le=1)
+    sampling_percentage: float = Field(default=100.0, gt=0, le=100)
+    """The share of production requests it gets a copy of."""
+
+
 class EndpointConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     production_variants: list[ProductionVariant] = Field(min_length=1, max_length=MAX_VARIANTS)
+    shadow_production_variants: list[ShadowVariant] = Field(default_factory=list, max_length=1)
 
 
 class EndpointConfigOut(BaseModel):
     name: str
     srn: str
     production_variants: list[ProductionVariant]
+    shadow_production_variants: list[ShadowVariant] = []
     owner: str
     created_at: datetime
 
@@ -89,6 +104,47 @@ class EndpointOut(BaseModel):
     status: str
     failure_reason: str | None
     production_variants: list[ProductionVariant]
+    shadow_production_variants: list[ShadowVariant] = []
     owner: str
     created_at: datetime
     last_modified_at: datetime
+
+
+# ---- shadow tests ----------------------------------------------------------------------
+class LatencySummary(BaseModel):
+    """Milliseconds; each within 10% (the histogram's buckets)."""
+
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class ShadowVariantReport(BaseModel):
+    shadow_variant: str
+    production_variants: list[str]
+    requests: int
+    """Copies the shadow answered (or failed on)."""
+    shadow_errors: int
+    rows_compared: int
+    agreement_rate: float | None
+    """The share of compared predictions that were equal."""
+    mean_absolute_difference: float | None
+    """Over the numeric predictions (regression values, numeric class labels)."""
+    production_latency_ms: LatencySummary
+    shadow_latency_ms: LatencySummary
+
+
+class ShadowReportOut(BaseModel):
+    endpoint_name: str
+    start_time: datetime
+    end_time: datetime
+    shadows: list[ShadowVariantReport]
+
+
+class PromoteShadowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variant_name: str = Field(min_length=1, max_length=64)
+    """The shadow variant that becomes the endpoint's only production variant."""
+    endpoint_config_name: str = Field(min_length=1, max_length=64)
+    """The name of the endpoint config made for it."""

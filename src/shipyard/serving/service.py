@@ -36,6 +36,7 @@ from shipyard.serving.schemas import (
     ModelIn,
     ModelOut,
     ProductionVariant,
+    ShadowVariant,
 )
 from shipyard.training import service as training
 
@@ -213,9 +214,20 @@ def create_endpoint_config(
             "every initial_weight is 0: at least one variant must take traffic",
             "production_variants",
         )
+    for index, shadow in enumerate(request.shadow_production_variants):
+        field = f"shadow_production_variants.{index}"
+        validate_name(shadow.variant_name, f"{field}.variant_name")
+        if shadow.variant_name in seen:
+            raise ValidationError(
+                f"'{shadow.variant_name}' is the name of another variant of this config",
+                f"{field}.variant_name",
+            )
+        if session.get(Model, validate_name(shadow.model_name, f"{field}.model_name")) is None:
+            raise ValidationError(f"model '{shadow.model_name}' not found", f"{field}.model_name")
     row = EndpointConfig(
         name=name,
         production_variants=[v.model_dump() for v in request.production_variants],
+        shadow_production_variants=[v.model_dump() for v in request.shadow_production_variants],
         owner=owner,
         created_at=utcnow(),
     )
@@ -250,6 +262,7 @@ def endpoint_config_out(row: EndpointConfig) -> EndpointConfigOut:
         name=row.name,
         srn=srn("endpoint-config", row.name),
         production_variants=[ProductionVariant(**v) for v in row.production_variants],
+        shadow_production_variants=shadows_of(row),
         owner=row.owner,
         created_at=as_utc(row.created_at) or row.created_at,
     )
@@ -299,6 +312,34 @@ def update_endpoint(session: Session, name: str, endpoint_config_name: str) -> E
     return endpoint_out(row, config)
 
 
+def promote_shadow(
+    session: Session, name: str, variant_name: str, endpoint_config_name: str, owner: str
+) -> EndpointOut:
+    """Make a shadow variant the endpoint's only production variant: a new endpoint
+    config (``endpoint_config_name``) with it, and an update of the endpoint to it."""
+    row = get_endpoint(session, name)
+    config = get_endpoint_config(session, row.endpoint_config_name)
+    shadows = {s.variant_name: s for s in shadows_of(config)}
+    shadow = shadows.get(variant_name)
+    if shadow is None:
+        known = ", ".join(sorted(shadows)) or "none"
+        raise ValidationError(
+            f"endpoint '{name}' has no shadow variant '{variant_name}' (its shadows: {known})",
+            "variant_name",
+        )
+    promoted = ProductionVariant(
+        variant_name=shadow.variant_name,
+        model_name=shadow.model_name,
+        initial_instance_count=shadow.initial_instance_count,
+    )
+    create_endpoint_config(
+        session,
+        EndpointConfigIn(name=endpoint_config_name, production_variants=[promoted]),
+        owner,
+    )
+    return update_endpoint(session, name, endpoint_config_name)
+
+
 def stop_endpoint(session: Session, name: str) -> EndpointOut:
     """Take the endpoint out of service (``OutOfService``): hosts stop serving it and
     invocations get a 409 naming the status, until an update moves it to a config again."""
@@ -341,14 +382,14 @@ def endpoints_using_config(session: Session, endpoint_config_name: str) -> list[
 
 
 def unapproved_packages(session: Session, endpoint_config_name: str) -> list[ModelPackageOut]:
-    """The model packages the config's variants serve that are not Approved: deploying
+    """The model packages the config's variants (shadows too) serve that are not Approved: deploying
     them needs ``registry:DeployUnapproved`` on each (the callers check it)."""
     try:
         config = get_endpoint_config(session, endpoint_config_name)
     except NotFound as exc:
         raise ValidationError(exc.message, "endpoint_config_name") from None
     found: dict[str, ModelPackageOut] = {}
-    for variant in config.production_variants:
+    for variant in [*config.production_variants, *(config.shadow_production_variants or [])]:
         model = session.get(Model, variant["model_name"])
         if model is None or not model.model_package_name or model.model_package_name in found:
             continue
@@ -437,14 +478,23 @@ def model_source(session: Session, model_name: str) -> ModelSource:
 class Deployment:
     endpoint_config_name: str
     variants: list[tuple[ProductionVariant, ModelSource]]
+    shadows: list[tuple[ShadowVariant, ModelSource]]
 
 
 def deployment_of(session: Session, name: str) -> Deployment:
-    """The endpoint's config, and each of its variants with the model to load."""
+    """The endpoint's config, and each of its variants (and shadows) with the model to load."""
     row = get_endpoint(session, name)
     config = get_endpoint_config(session, row.endpoint_config_name)
     variants = [ProductionVariant(**v) for v in config.production_variants]
-    return Deployment(config.name, [(v, model_source(session, v.model_name)) for v in variants])
+    return Deployment(
+        config.name,
+        [(v, model_source(session, v.model_name)) for v in variants],
+        [(s, model_source(session, s.model_name)) for s in shadows_of(config)],
+    )
+
+
+def shadows_of(config: EndpointConfig) -> list[ShadowVariant]:
+    return [ShadowVariant(**v) for v in config.shadow_production_variants or []]
 
 
 def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:
@@ -456,6 +506,7 @@ def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:
         status=row.status,
         failure_reason=row.failure_reason,
         production_variants=variants,
+        shadow_production_variants=shadows_of(config) if config else [],
         owner=row.owner,
         created_at=as_utc(row.created_at) or row.created_at,
         last_modified_at=as_utc(row.last_modified_at) or row.last_modified_at,

@@ -1,0 +1,326 @@
+"""Shadow tests: a shadow variant answers a copy of a share of production requests after
+their answer went out, and what it answered is compared with production's.
+
+The request path only puts a task on a bounded queue (``ShadowRunner.submit``; a full
+queue drops the copy and counts it): the shadow never delays or changes a production
+answer. A worker thread predicts with the shadow model and tallies, a minute at a time,
+the rows compared, how many agreed, the absolute difference of numeric predictions, the
+shadow's errors, and both latencies as histograms; a flusher writes the tallies to
+``shadow_comparisons`` about once a second. :func:`shadow_report` sums them over a range.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shipyard.core.clock import as_utc
+from shipyard.core.db import Database
+from shipyard.core.errors import ValidationError
+from shipyard.core.flusher import Flusher
+from shipyard.monitoring.metrics import service as metrics
+from shipyard.serving.models import ShadowComparison
+from shipyard.serving.schemas import LatencySummary, ShadowReportOut, ShadowVariantReport
+from shipyard.training.algorithms import LoadedModel
+
+log = logging.getLogger(__name__)
+BUCKET_BASE = 1.2
+"""Latency histograms count microseconds in buckets of ×1.2: percentiles are within 10%."""
+MAX_BUCKET = 120  # 1.2**120 µs is about 9 hours
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+TallyKey = tuple[str, str, str, datetime]  # endpoint, shadow, production variant, minute
+
+
+@dataclass(frozen=True)
+class ShadowTask:
+    endpoint: str
+    production_variant: str
+    shadow_variant: str
+    model: LoadedModel
+    frame: pd.DataFrame
+    production_result: Mapping[str, Any]
+    production_latency_us: float
+    at: datetime
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    shadow_errors: int = 0
+    rows: int = 0
+    agreed_rows: int = 0
+    numeric_rows: int = 0
+    absolute_difference: float = 0.0
+    production_latency: dict[int, int] = field(default_factory=dict)
+    shadow_latency: dict[int, int] = field(default_factory=dict)
+
+    def add_request(self, production_us: float, shadow_us: float) -> None:
+        self.requests += 1
+        _count(self.production_latency, production_us)
+        _count(self.shadow_latency, shadow_us)
+
+    def compare(self, production: list[Any], shadow: list[Any]) -> None:
+        for ours, theirs in zip(production, shadow, strict=False):
+            self.rows += 1
+            self.agreed_rows += ours == theirs
+            if _is_number(ours) and _is_number(theirs):
+                self.numeric_rows += 1
+                self.absolute_difference += abs(float(ours) - float(theirs))
+
+
+class ShadowRunner(Flusher):
+    """The shadow variants' worker and the flusher of their tallies, one per process."""
+
+    def __init__(
+        self,
+        db: Database,
+        metric_buffer: metrics.MetricBuffer | None = None,
+        *,
+        queue_size: int = 1000,
+        flush_seconds: float = 1.0,
+    ) -> None:
+        super().__init__(flush_seconds, "shadow-tallies")
+        self.db = db
+        self.metric_buffer = metric_buffer
+        self.dropped = 0
+        self._queue: queue.Queue[ShadowTask | None] = queue.Queue(maxsize=queue_size)
+        self._tallies: dict[TallyKey, Tally] = {}
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, task: ShadowTask) -> None:
+        """Queue a copy for the shadow; never blocks (a full queue drops it, counted)."""
+        try:
+            self._queue.put_nowait(task)
+        except queue.Full:
+            self.dropped += 1
+
+    def drain(self) -> None:
+        """Wait until every queued copy was answered and tallied (shutdown, tests)."""
+        self._queue.join()
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="shadow-worker", daemon=True)
+            self._worker.start()
+        super().start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout)
+            self._worker = None
+        super().stop(timeout)
+
+    def _work(self) -> None:
+        while True:
+            task = self._queue.get()
+            try:
+                if task is None:
+                    return
+                self.run(task)
+            except Exception:  # a surprise in the tally: keep answering the next copies
+                log.exception("a shadow task failed")
+            finally:
+                self._queue.task_done()
+
+    def run(self, task: ShadowTask) -> None:
+        """Answer one copy with the shadow model and tally it."""
+        started = time.perf_counter()
+        try:
+            answer: Mapping[str, Any] | None = task.model.predict(task.frame)
+        except Exception:
+            log.exception("shadow %s of %s failed to predict", task.shadow_variant, task.endpoint)
+            answer = None
+        shadow_us = (time.perf_counter() - started) * 1e6
+        minute = task.at.replace(second=0, microsecond=0)
+        key = (task.endpoint, task.shadow_variant, task.production_variant, minute)
+        with self._lock:
+            tally = self._tallies.setdefault(key, Tally())
+            tally.add_request(task.production_latency_us, shadow_us)
+            if answer is None:
+                tally.shadow_errors += 1
+            else:
+                tally.compare(
+                    list(task.production_result.get("predictions", [])),
+                    list(answer.get("predictions", [])),
+                )
+        if self.metric_buffer is not None:
+            metrics.record_invocation(
+                self.metric_buffer,
+                task.endpoint,
+                task.shadow_variant,
+                model_latency_us=shadow_us,
+                overhead_latency_us=0.0,
+                status_code=200 if answer is not None else 500,
+            )
+
+    def flush(self) -> int:
+        with self._lock:
+            taken, self._tallies = self._tallies, {}
+        if not taken:
+            return 0
+        try:
+            with self.db.session_scope() as session:
+                for key, tally in taken.items():
+                    _add_to_row(session, key, tally)
+        except Exception:
+            log.exception("writing %d shadow tallies failed; keeping them", len(taken))
+            self._restore(taken)
+            return 0
+        return len(taken)
+
+    def _restore(self, taken: dict[TallyKey, Tally]) -> None:
+        with self._lock:
+            for key, tally in taken.items():
+                kept = self._tallies.get(key)
+                self._tallies[key] = tally if kept is None else _merged(kept, tally)
+
+
+def _add_to_row(session: Session, key: TallyKey, tally: Tally) -> None:
+    endpoint, shadow, production, minute = key
+    row = session.get(ShadowComparison, key, with_for_update=True)
+    if row is None:
+        row = ShadowComparison(
+            endpoint_name=endpoint,
+            shadow_variant=shadow,
+            production_variant=production,
+            minute=minute,
+            requests=0,
+            shadow_errors=0,
+            rows=0,
+            agreed_rows=0,
+            numeric_rows=0,
+            absolute_difference=0.0,
+            production_latency={},
+            shadow_latency={},
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # another process wrote this minute first
+            row = session.get(ShadowComparison, key, with_for_update=True, populate_existing=True)
+            assert row is not None
+    row.requests += tally.requests
+    row.shadow_errors += tally.shadow_errors
+    row.rows += tally.rows
+    row.agreed_rows += tally.agreed_rows
+    row.numeric_rows += tally.numeric_rows
+    row.absolute_difference += tally.absolute_difference
+    row.production_latency = _sum_histograms(row.production_latency, tally.production_latency)
+    row.shadow_latency = _sum_histograms(row.shadow_latency, tally.shadow_latency)
+
+
+def _merged(a: Tally, b: Tally) -> Tally:
+    return Tally(
+        a.requests + b.requests,
+        a.shadow_errors + b.shadow_errors,
+        a.rows + b.rows,
+        a.agreed_rows + b.agreed_rows,
+        a.numeric_rows + b.numeric_rows,
+        a.absolute_difference + b.absolute_difference,
+        {int(k): v for k, v in _sum_histograms(a.production_latency, b.production_latency).items()},
+        {int(k): v for k, v in _sum_histograms(a.shadow_latency, b.shadow_latency).items()},
+    )
+
+
+# ---- the report -----------------------------------------------------------------------
+def shadow_report(
+    session: Session, endpoint: str, start: datetime, end: datetime
+) -> ShadowReportOut:
+    """What each shadow of ``endpoint`` answered between ``start`` and ``end``."""
+    if end <= start:
+        raise ValidationError("must be after start_time", "end_time")
+    rows = session.scalars(
+        select(ShadowComparison)
+        .where(
+            ShadowComparison.endpoint_name == endpoint,
+            ShadowComparison.minute >= _minute_floor(start),
+            ShadowComparison.minute < end,
+        )
+        .order_by(ShadowComparison.shadow_variant, ShadowComparison.production_variant)
+    )
+    by_shadow: dict[str, list[ShadowComparison]] = {}
+    for row in rows:
+        by_shadow.setdefault(row.shadow_variant, []).append(row)
+    return ShadowReportOut(
+        endpoint_name=endpoint,
+        start_time=start,
+        end_time=end,
+        shadows=[_variant_report(name, found) for name, found in by_shadow.items()],
+    )
+
+
+def _variant_report(name: str, rows: list[ShadowComparison]) -> ShadowVariantReport:
+    compared = sum(r.rows for r in rows)
+    numeric = sum(r.numeric_rows for r in rows)
+    return ShadowVariantReport(
+        shadow_variant=name,
+        production_variants=sorted({r.production_variant for r in rows}),
+        requests=sum(r.requests for r in rows),
+        shadow_errors=sum(r.shadow_errors for r in rows),
+        rows_compared=compared,
+        agreement_rate=sum(r.agreed_rows for r in rows) / compared if compared else None,
+        mean_absolute_difference=(
+            sum(r.absolute_difference for r in rows) / numeric if numeric else None
+        ),
+        production_latency_ms=_summary(r.production_latency for r in rows),
+        shadow_latency_ms=_summary(r.shadow_latency for r in rows),
+    )
+
+
+def _summary(histograms: Iterable[Mapping[Any, int]]) -> LatencySummary:
+    total: dict[str, int] = {}
+    for histogram in histograms:
+        total = _sum_histograms(total, histogram)
+    counts = sorted((int(bucket), count) for bucket, count in total.items())
+    return LatencySummary(**{name: _quantile(counts, q) for name, q in QUANTILES.items()})
+
+
+def _quantile(counts: list[tuple[int, int]], q: float) -> float | None:
+    """The upper bound (ms) of the bucket holding the ``q`` quantile."""
+    population = sum(count for _, count in counts)
+    if population == 0:
+        return None
+    rank = q * population
+    seen = 0
+    for bucket, count in counts:
+        seen += count
+        if seen >= rank:
+            return round(BUCKET_BASE ** (bucket + 1) / 1000, 4)
+    return round(BUCKET_BASE ** (counts[-1][0] + 1) / 1000, 4)
+
+
+# ---- helpers --------------------------------------------------------------------------
+def _count(histogram: dict[int, int], microseconds: float) -> None:
+    bucket = min(MAX_BUCKET, max(0, int(math.log(max(microseconds, 1.0), BUCKET_BASE))))
+    histogram[bucket] = histogram.get(bucket, 0) + 1
+
+
+def _sum_histograms(a: Mapping[Any, int], b: Mapping[Any, int]) -> dict[str, int]:
+    """Histograms as stored (JSON: string keys)."""
+    total = {str(k): v for k, v in a.items()}
+    for bucket, count in b.items():
+        total[str(bucket)] = total.get(str(bucket), 0) + count
+    return total
+
+
+def _minute_floor(moment: datetime) -> datetime:
+    utc = as_utc(moment) or moment.replace(tzinfo=UTC)
+    return utc.replace(second=0, microsecond=0)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
