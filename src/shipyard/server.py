@@ -20,6 +20,7 @@ from shipyard.core.artifacts import open_store
 from shipyard.core.config import Settings
 from shipyard.core.db import Database
 from shipyard.core.errors import ShipyardError
+from shipyard.core.flusher import Flusher
 from shipyard.core.logbuffer import LogBuffer
 from shipyard.core.web import (
     AuthenticationMiddleware,
@@ -45,6 +46,7 @@ from shipyard.registry import routes as registry_routes
 from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
 from shipyard.serving.batch import routes as transform_routes
+from shipyard.serving.capture import CaptureWriter
 from shipyard.serving.host import ModelHost
 from shipyard.serving.shadow import ShadowRunner
 from shipyard.training import routes as training_routes
@@ -78,13 +80,20 @@ def build_context(settings: Settings) -> Context:
     logs = LogBuffer(db)
     metrics = MetricBuffer(db)
     shadows = ShadowRunner(db, metrics)
-    host = ModelHost(db, store, settings.home / "cache" / "models", logs, shadows)
+    captures = CaptureWriter(store)
+    host = ModelHost(db, store, settings.home / "cache" / "models", logs, shadows, captures)
     return Context(
         settings=settings,
         db=db,
         store=store,
         authenticator=Authenticator(db),
-        extras={"model_host": host, "metrics": metrics, "logs": logs, "shadows": shadows},
+        extras={
+            "model_host": host,
+            "metrics": metrics,
+            "logs": logs,
+            "shadows": shadows,
+            "captures": captures,
+        },
     )
 
 
@@ -94,8 +103,12 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         JobWorker(settings, context.db, make_executor(settings)) if settings.run_worker else None
     )
     metrics: MetricBuffer = context.extras.setdefault("metrics", MetricBuffer(context.db))
-    logs: LogBuffer | None = context.extras.get("logs")
-    shadows: ShadowRunner | None = context.extras.get("shadows")
+    # stopped in this order: shadows and captures first, then what they write to
+    background: list[Flusher] = [
+        context.extras[key]
+        for key in ("shadows", "captures", "metrics", "logs")
+        if context.extras.get(key) is not None
+    ]
     if worker is not None:
         context.wake_workers = worker.wake
         watch_worker(worker, metrics)
@@ -113,11 +126,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.extras["model_host"].restore()
-        metrics.start()
-        if logs is not None:
-            logs.start()
-        if shadows is not None:
-            shadows.start()
+        for flusher in background:
+            flusher.start()
         if worker is not None:
             worker.start()
         if scheduler is not None:
@@ -129,11 +139,8 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
                 scheduler.stop()
             if worker is not None:
                 worker.stop()
-            if shadows is not None:
-                shadows.stop()
-            metrics.stop()
-            if logs is not None:
-                logs.stop()
+            for flusher in background:
+                flusher.stop()
 
     app = FastAPI(
         title="Shipyard",

@@ -109,6 +109,24 @@ class Predictor:
             end_time=end_time.isoformat() if end_time else None,
         )
 
+    def captured_records(
+        self,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        *,
+        variant: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The invocations data capture kept (the last hour by default), oldest first."""
+        found = self.session.get(
+            f"/api/v1/endpoints/{self.endpoint_name}/data-capture",
+            start_time=start_time.isoformat() if start_time else None,
+            end_time=end_time.isoformat() if end_time else None,
+            variant=variant,
+            limit=limit,
+        )
+        return found["records"]
+
     def promote_shadow(self, variant_name: str, endpoint_config_name: str) -> dict[str, Any]:
         """Make the shadow the only production variant (through a new endpoint config of
         that name); ``wait()`` for the update."""

@@ -25,7 +25,9 @@ from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, ValidationError
 from shipyard.core.logbuffer import LogBuffer
 from shipyard.serving import service
+from shipyard.serving.capture import CaptureWriter
 from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
+from shipyard.serving.schemas import DataCaptureConfig
 from shipyard.serving.shadow import ShadowRunner, ShadowTask
 from shipyard.training.algorithms import LoadedModel, UntrustedModelError
 
@@ -58,13 +60,16 @@ class ModelHost:
         cache_dir: Path,
         logs: LogBuffer | None = None,
         shadows: ShadowRunner | None = None,
+        captures: CaptureWriter | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.cache_dir = cache_dir
         self.logs = logs
         self.shadow_runner = shadows
+        self.capture_writer = captures
         self._endpoints: dict[str, list[LoadedVariant]] = {}
+        self._captures: dict[str, DataCaptureConfig] = {}
         self._shadows: dict[str, list[LoadedShadow]] = {}
         self._configs: dict[str, str] = {}  # the endpoint config each endpoint serves here
         self._loading: set[str] = set()
@@ -140,6 +145,11 @@ class ModelHost:
             self._endpoints[name] = loaded
             self._shadows[name] = shadows
             self._configs[name] = deployment.endpoint_config_name
+            capture = deployment.data_capture
+            if capture is not None and capture.enable_capture:
+                self._captures[name] = capture
+            else:
+                self._captures.pop(name, None)
         for variant in loaded:
             self.log(name, f"variant '{variant.name}' serves, weight {variant.weight:g}")
         for shadow in shadows:
@@ -160,6 +170,7 @@ class ModelHost:
         with self._lock:
             served = self._endpoints.pop(name, None)
             self._shadows.pop(name, None)
+            self._captures.pop(name, None)
             self._configs.pop(name, None)
         if served is not None:
             self.log(name, "stopped serving here")
@@ -202,6 +213,31 @@ class ModelHost:
                         name, variant, shadow.name, shadow.model, frame, result, latency_us, at
                     )
                 )
+
+    def capture(
+        self,
+        name: str,
+        variant: str,
+        request: tuple[bytes, str],
+        response: tuple[bytes, str],
+        model_latency_us: float | None,
+    ) -> None:
+        """Keep this invocation for data capture, if the endpoint captures and it is sampled
+        (written in the background: never holds up or fails the request)."""
+        writer = self.capture_writer
+        with self._lock:
+            config = self._captures.get(name)
+        if config is None or writer is None:
+            return
+        if self._random.random() * 100 < config.initial_sampling_percentage:
+            writer.add(
+                name,
+                variant,
+                config,
+                request=request,
+                response=response,
+                model_latency_us=model_latency_us,
+            )
 
     def choose_variant(self, name: str, target_variant: str | None = None) -> LoadedVariant:
         """The variant that answers this invocation: the one asked for, else by weight."""

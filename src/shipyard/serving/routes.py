@@ -6,8 +6,9 @@ import logging
 import time
 import traceback
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
@@ -18,10 +19,11 @@ from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
 from shipyard.monitoring.metrics import service as metrics
 from shipyard.security.iam import Principal, is_allowed
-from shipyard.serving import service, shadow
+from shipyard.serving import capture, service, shadow
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.payloads import parse_body, render
 from shipyard.serving.schemas import (
+    CapturedRecordsOut,
     EndpointConfigIn,
     EndpointConfigOut,
     EndpointIn,
@@ -179,6 +181,28 @@ def get_shadow_report(
         return shadow.shadow_report(session, name, start, end)
 
 
+@router.get("/endpoints/{name}/data-capture", response_model=CapturedRecordsOut)
+def get_captured_records(
+    name: str,
+    context: ContextDep,
+    authorize: AuthorizeDep,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    variant: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> CapturedRecordsOut:
+    """The captured invocations of the endpoint (the last hour by default), oldest first."""
+    authorize("serving:GetDataCapture", srn("endpoint", name))
+    end = end_time or utcnow()
+    start = start_time or end - timedelta(hours=1)
+    with context.db.session_scope() as session:
+        service.get_endpoint(session, name)
+    records, files = capture.read_records(
+        context.store, name, start, end, variant=variant, limit=limit
+    )
+    return CapturedRecordsOut(records=records, files_read=files)
+
+
 @router.post("/endpoints/{name}/promote-shadow", response_model=EndpointOut)
 def promote_shadow(
     name: str, request: PromoteShadowIn, context: ContextDep, authorize: AuthorizeDep
@@ -217,6 +241,7 @@ async def invoke_endpoint(
     authorize("serving:InvokeEndpoint", srn("endpoint", name))
     body = await read_body(http_request, context.settings.max_payload_bytes)
     headers = http_request.headers
+    content_type = headers.get("content-type", "application/json")
     buffer = context.extras.get("metrics")
 
     host = model_host(context)
@@ -226,7 +251,7 @@ async def invoke_endpoint(
         model_us: float | None = None
         status_code = 500
         try:
-            frame = parse_body(body, headers.get("content-type", "application/json"))
+            frame = parse_body(body, content_type)
             predicting = time.perf_counter()
             try:
                 result = variant.model.predict(frame)
@@ -235,6 +260,7 @@ async def invoke_endpoint(
             rendered = render(result, headers.get("accept", "application/json"))
             status_code = 200
             host.copy_to_shadows(name, variant.name, frame, result, model_us)
+            host.capture(name, variant.name, (body, content_type), rendered, model_us)
             return variant.name, *rendered
         except ShipyardError as exc:
             status_code = exc.status_code

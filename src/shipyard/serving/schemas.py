@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -73,12 +73,30 @@ class ShadowVariant(BaseModel):
     """The share of production requests it gets a copy of."""
 
 
+CaptureOption = Literal["Input", "Output"]
+CAPTURE_OPTIONS: tuple[CaptureOption, ...] = ("Input", "Output")
+
+
+class DataCaptureConfig(BaseModel):
+    """Write a sampled share of the requests and responses to the artifact store, as JSON
+    lines under ``captures/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enable_capture: bool = True
+    initial_sampling_percentage: float = Field(default=100.0, gt=0, le=100)
+    capture_options: list[CaptureOption] = Field(
+        default_factory=lambda: list(CAPTURE_OPTIONS), min_length=1, max_length=2
+    )
+
+
 class EndpointConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
     production_variants: list[ProductionVariant] = Field(min_length=1, max_length=MAX_VARIANTS)
     shadow_production_variants: list[ShadowVariant] = Field(default_factory=list, max_length=1)
+    data_capture_config: DataCaptureConfig | None = None
 
 
 class EndpointConfigOut(BaseModel):
@@ -86,6 +104,7 @@ class EndpointConfigOut(BaseModel):
     srn: str
     production_variants: list[ProductionVariant]
     shadow_production_variants: list[ShadowVariant] = []
+    data_capture_config: DataCaptureConfig | None = None
     owner: str
     created_at: datetime
 
@@ -148,3 +167,21 @@ class PromoteShadowIn(BaseModel):
     """The shadow variant that becomes the endpoint's only production variant."""
     endpoint_config_name: str = Field(min_length=1, max_length=64)
     """The name of the endpoint config made for it."""
+
+
+class CapturedRecord(BaseModel):
+    """One captured invocation (``input``/``output`` as the capture options say)."""
+
+    event_id: str
+    inference_time: datetime
+    endpoint_name: str
+    variant_name: str
+    model_latency_ms: float | None
+    input: dict[str, str] | None = None
+    """``{"content_type", "encoding": "JSON" | "CSV" | "BASE64", "data"}``"""
+    output: dict[str, str] | None = None
+
+
+class CapturedRecordsOut(BaseModel):
+    records: list[CapturedRecord]
+    files_read: int

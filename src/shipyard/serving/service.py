@@ -29,6 +29,7 @@ from shipyard.registry.schemas import ModelPackageOut
 from shipyard.serving.loading import ModelSource
 from shipyard.serving.models import Endpoint, EndpointConfig, Model
 from shipyard.serving.schemas import (
+    DataCaptureConfig,
     EndpointConfigIn,
     EndpointConfigOut,
     EndpointIn,
@@ -228,6 +229,9 @@ def create_endpoint_config(
         name=name,
         production_variants=[v.model_dump() for v in request.production_variants],
         shadow_production_variants=[v.model_dump() for v in request.shadow_production_variants],
+        data_capture_config=(
+            request.data_capture_config.model_dump() if request.data_capture_config else None
+        ),
         owner=owner,
         created_at=utcnow(),
     )
@@ -263,6 +267,7 @@ def endpoint_config_out(row: EndpointConfig) -> EndpointConfigOut:
         srn=srn("endpoint-config", row.name),
         production_variants=[ProductionVariant(**v) for v in row.production_variants],
         shadow_production_variants=shadows_of(row),
+        data_capture_config=capture_of(row),
         owner=row.owner,
         created_at=as_utc(row.created_at) or row.created_at,
     )
@@ -479,6 +484,7 @@ class Deployment:
     endpoint_config_name: str
     variants: list[tuple[ProductionVariant, ModelSource]]
     shadows: list[tuple[ShadowVariant, ModelSource]]
+    data_capture: DataCaptureConfig | None
 
 
 def deployment_of(session: Session, name: str) -> Deployment:
@@ -490,11 +496,18 @@ def deployment_of(session: Session, name: str) -> Deployment:
         config.name,
         [(v, model_source(session, v.model_name)) for v in variants],
         [(s, model_source(session, s.model_name)) for s in shadows_of(config)],
+        capture_of(config),
     )
 
 
 def shadows_of(config: EndpointConfig) -> list[ShadowVariant]:
     return [ShadowVariant(**v) for v in config.shadow_production_variants or []]
+
+
+def capture_of(config: EndpointConfig) -> DataCaptureConfig | None:
+    if not config.data_capture_config:
+        return None
+    return DataCaptureConfig(**config.data_capture_config)
 
 
 def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:
