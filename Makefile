@@ -27,6 +27,8 @@ benchmark: install
 	$(PYTHON) benchmarks/training_overhead.py
 	$(PYTHON) benchmarks/tuning.py
 	$(PYTHON) benchmarks/pipeline_caching.py
+	$(PYTHON) benchmarks/metrics.py
+	$(PYTHON) benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage
