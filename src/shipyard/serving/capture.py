@@ -1,6 +1,6 @@
 """Data capture: a sampled share of an endpoint's requests and responses, as JSON lines in
 the artifact store, partitioned by hour:
-``captures/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<mmss>-<id>.jsonl``.
+``captures/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<mmssffffff>-<id>.jsonl``.
 
 The request path only appends a record to a bounded list (``CaptureWriter.add``; past
 ``max_pending`` records one is dropped and counted), so capture never blocks or fails a
@@ -119,7 +119,7 @@ class CaptureWriter(Flusher):
 
     def _write(self, partition: Partition, lines: list[str]) -> None:
         _, _, directory = partition
-        name = f"{utcnow():%M%S}-{uuid.uuid4().hex[:12]}.jsonl"
+        name = f"{utcnow():%M%S%f}-{uuid.uuid4().hex[:12]}.jsonl"  # sorts as written
         self.store.put_bytes(f"{directory}/{name}", ("\n".join(lines) + "\n").encode())
 
 
@@ -146,9 +146,11 @@ def read_records(
             record = CapturedRecord.model_validate_json(line)
             if start <= record.inference_time < end:
                 records.append(record)
-                if len(records) >= limit:
-                    return records, files
-    return records, files
+        if len(records) >= limit:
+            break
+    # several processes (and flushes) write an hour's files side by side
+    records.sort(key=lambda r: r.inference_time)
+    return records[:limit], files
 
 
 def _files(
