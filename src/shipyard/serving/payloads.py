@@ -6,6 +6,7 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shipyard.core.errors import ValidationError
@@ -56,7 +57,7 @@ def _parse_json(body: bytes) -> pd.DataFrame:
         widths = {len(row) for row in document}
         if len(widths) != 1:
             raise ValidationError("every instance must have the same number of values", "instances")
-        return _limit(pd.DataFrame(document))
+        return _limit(_positional(document))
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in document):
         return pd.DataFrame([document])
     if all(isinstance(v, str) for v in document):  # documents, one per row, for text models
@@ -64,6 +65,16 @@ def _parse_json(body: bytes) -> pd.DataFrame:
     raise ValidationError(
         "instances must all be records (objects), all be lists or all be strings", "instances"
     )
+
+
+def _positional(rows: list[list[Any]]) -> pd.DataFrame:
+    """Rows of positional values; all numbers go through one numpy array (a DataFrame
+    built from lists checks each column's values one by one: ten times slower)."""
+    matrix = np.asarray(rows)
+    numbers = matrix.ndim == 2 and matrix.dtype.kind in "iuf"
+    if numbers and not any(type(value) is bool for row in rows for value in row):
+        return pd.DataFrame(matrix)
+    return pd.DataFrame(rows)  # strings, booleans, nulls or a mix: each column its own type
 
 
 def _limit(frame: pd.DataFrame) -> pd.DataFrame:
