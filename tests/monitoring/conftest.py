@@ -1,4 +1,6 @@
-"""What the monitoring tests share: an SMTP server on 127.0.0.1 to send email to."""
+"""What the monitoring tests share: the DB backends of ``tests/core/conftest.py``,
+settings without a scheduler or worker (the tests run the duties themselves), and an SMTP
+server on 127.0.0.1 to send email to."""
 
 from __future__ import annotations
 
@@ -8,9 +10,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
+from compute_testing import core_fixtures
+
+from shipyard.core.config import Settings
+
+_core = core_fixtures()
+postgres_databases = _core.postgres_databases
+migrated_postgres_url = _core.migrated_postgres_url
+backend = _core.backend
+database = _core.database
+empty_database = _core.empty_database
 
 
 @dataclass
@@ -46,3 +59,16 @@ def smtp_server() -> Iterator[SmtpServer]:
     controller.start()
     yield received
     controller.stop()
+
+
+@pytest.fixture
+def quiet_settings(tmp_path: Path) -> Settings:
+    """No scheduler and no worker; webhooks may reach receivers on 127.0.0.1."""
+    return Settings(
+        home=tmp_path / "home",
+        data_roots=[tmp_path],
+        load_quickstart=False,
+        run_worker=False,
+        run_scheduler=False,
+        webhook_allow_private_addresses=True,
+    )

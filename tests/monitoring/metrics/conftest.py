@@ -1,17 +1,9 @@
-"""The metrics tests' DB backends: those of ``tests/core/conftest.py``."""
+"""The metrics tests' headless Chromium (their backends are ``tests/monitoring/conftest.py``'s)."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-
-from compute_testing import core_fixtures
-
-_core = core_fixtures()
-postgres_databases = _core.postgres_databases
-migrated_postgres_url = _core.migrated_postgres_url
-backend = _core.backend
-database = _core.database
 
 # the console tests' headless Chromium (tests/browser/conftest.py), for the explorer page
 _spec = importlib.util.spec_from_file_location(
