@@ -81,7 +81,9 @@ def build_context(settings: Settings) -> Context:
     metrics = MetricBuffer(db)
     shadows = ShadowRunner(db, metrics)
     captures = CaptureWriter(store)
-    host = ModelHost(db, store, settings.home / "cache" / "models", logs, shadows, captures)
+    host = ModelHost(
+        db, store, settings.home / "cache" / "models", logs, shadows, captures, metrics
+    )
     return Context(
         settings=settings,
         db=db,

@@ -12,21 +12,28 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from starlette.concurrency import run_in_threadpool
 
 from shipyard.core import logstore
 from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
-from shipyard.core.errors import InvalidState, ValidationError
+from shipyard.core.errors import InvalidState, ShipyardError, ValidationError
 from shipyard.core.logbuffer import LogBuffer
+from shipyard.monitoring.metrics.buffer import MetricBuffer
+from shipyard.monitoring.metrics.builtin import record_invocation
 from shipyard.serving import service
 from shipyard.serving.capture import CaptureWriter
+from shipyard.serving.invocation import Invocation
 from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
+from shipyard.serving.payloads import parse_body, render
 from shipyard.serving.schemas import DataCaptureConfig
 from shipyard.serving.shadow import ShadowRunner, ShadowTask
 from shipyard.training.algorithms import LoadedModel, UntrustedModelError
@@ -61,6 +68,7 @@ class ModelHost:
         logs: LogBuffer | None = None,
         shadows: ShadowRunner | None = None,
         captures: CaptureWriter | None = None,
+        metrics: MetricBuffer | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -68,6 +76,7 @@ class ModelHost:
         self.logs = logs
         self.shadow_runner = shadows
         self.capture_writer = captures
+        self.metrics = metrics
         self._endpoints: dict[str, list[LoadedVariant]] = {}
         self._captures: dict[str, DataCaptureConfig] = {}
         self._shadows: dict[str, list[LoadedShadow]] = {}
@@ -184,11 +193,69 @@ class ModelHost:
         return load_verified(self.store, source, self.cache_dir)
 
     # ---- invocation ----------------------------------------------------------------
-    def invoke(
-        self, name: str, frame: pd.DataFrame, target_variant: str | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        target_variant: str | None = None,
+    ) -> Invocation:
+        """:meth:`invoke_blocking` from the event loop."""
+        return await run_in_threadpool(
+            self.invoke_blocking, name, body, content_type, accept, target_variant
+        )
+
+    def invoke_blocking(
+        self,
+        name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        target_variant: str | None = None,
+    ) -> Invocation:
+        """Answer one request to endpoint ``name``: the variant asked for, else one by
+        weight. Counted in the metrics, copied to the shadows and kept for data capture;
+        a failure is a ShipyardError (a ``ModelError`` 500 when the model raised)."""
+        started = time.perf_counter()
         variant = self.choose_variant(name, target_variant)
-        return variant.name, variant.model.predict(frame)
+        model_us: float | None = None
+        status_code = 500
+        try:
+            frame = parse_body(body, content_type)
+            predicting = time.perf_counter()
+            try:
+                result = variant.model.predict(frame)
+            finally:
+                model_us = (time.perf_counter() - predicting) * 1e6
+            rendered, media_type = render(result, accept)
+            status_code = 200
+            self.copy_to_shadows(name, variant.name, frame, result, model_us)
+            self.capture(name, variant.name, (body, content_type), (rendered, media_type), model_us)
+            return Invocation(variant.name, rendered, media_type, model_us)
+        except ShipyardError as exc:
+            status_code = exc.status_code
+            self.log(name, f"{status_code} {exc.code}: {exc.message}", variant.name)
+            raise
+        except Exception as exc:  # the model raised: a 5XX that the metrics count
+            log.exception("endpoint %s variant %s failed to predict", name, variant.name)
+            self.log(name, f"500 ModelError: {traceback.format_exc().rstrip()}", variant.name)
+            raise ShipyardError(
+                f"ModelError: variant '{variant.name}' failed on this input "
+                f"({type(exc).__name__}); the log group "
+                f"{logstore.endpoint_group(name)} has the details"
+            ) from exc
+        finally:
+            if self.metrics is not None:
+                total_us = (time.perf_counter() - started) * 1e6
+                record_invocation(
+                    self.metrics,
+                    name,
+                    variant.name,
+                    model_latency_us=model_us,
+                    overhead_latency_us=max(0.0, total_us - (model_us or 0.0)),
+                    status_code=status_code,
+                )
 
     def copy_to_shadows(
         self,

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import traceback
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from shipyard.core import logstore
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import AccessDenied, PayloadTooLarge, ShipyardError
+from shipyard.core.errors import AccessDenied, PayloadTooLarge
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
-from shipyard.monitoring.metrics import service as metrics
 from shipyard.security.iam import Principal, is_allowed
 from shipyard.serving import capture, service, shadow
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
-from shipyard.serving.payloads import parse_body, render
 from shipyard.serving.schemas import (
     CapturedRecordsOut,
     EndpointConfigIn,
@@ -35,7 +28,6 @@ from shipyard.serving.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["serving"])
-log = logging.getLogger(__name__)
 
 
 def model_host(context: Context) -> ModelHost:
@@ -237,59 +229,19 @@ async def invoke_endpoint(
     name: str, http_request: Request, context: ContextDep, authorize: AuthorizeDep
 ) -> Response:
     """Predict: a JSON list of records, ``{"instances": [...]}``, or CSV rows without header."""
-    started = time.perf_counter()
     authorize("serving:InvokeEndpoint", srn("endpoint", name))
     body = await read_body(http_request, context.settings.max_payload_bytes)
     headers = http_request.headers
-    content_type = headers.get("content-type", "application/json")
-    buffer = context.extras.get("metrics")
-
-    host = model_host(context)
-
-    def predict() -> tuple[str, bytes, str]:
-        variant = host.choose_variant(name, headers.get(TARGET_VARIANT_HEADER))
-        model_us: float | None = None
-        status_code = 500
-        try:
-            frame = parse_body(body, content_type)
-            predicting = time.perf_counter()
-            try:
-                result = variant.model.predict(frame)
-            finally:
-                model_us = (time.perf_counter() - predicting) * 1e6
-            rendered = render(result, headers.get("accept", "application/json"))
-            status_code = 200
-            host.copy_to_shadows(name, variant.name, frame, result, model_us)
-            host.capture(name, variant.name, (body, content_type), rendered, model_us)
-            return variant.name, *rendered
-        except ShipyardError as exc:
-            status_code = exc.status_code
-            host.log(name, f"{status_code} {exc.code}: {exc.message}", variant.name)
-            raise
-        except Exception as exc:  # the model raised: a 5XX that the metrics count
-            log.exception("endpoint %s variant %s failed to predict", name, variant.name)
-            host.log(name, f"500 ModelError: {traceback.format_exc().rstrip()}", variant.name)
-            raise ShipyardError(
-                f"ModelError: variant '{variant.name}' failed on this input "
-                f"({type(exc).__name__}); the log group "
-                f"{logstore.endpoint_group(name)} has the details"
-            ) from exc
-        finally:
-            if buffer is not None:
-                total_us = (time.perf_counter() - started) * 1e6
-                metrics.record_invocation(
-                    buffer,
-                    name,
-                    variant.name,
-                    model_latency_us=model_us,
-                    overhead_latency_us=max(0.0, total_us - (model_us or 0.0)),
-                    status_code=status_code,
-                )
-
-    # parsing and predicting are CPU work (and a cold endpoint loads its model): off the
-    # event loop, so that one large request does not stall every other one
-    variant, content, media_type = await run_in_threadpool(predict)
-    return Response(content, media_type=media_type, headers={"X-Shipyard-Variant": variant})
+    answer = await model_host(context).invoke(
+        name,
+        body,
+        headers.get("content-type", "application/json"),
+        headers.get("accept", "application/json"),
+        headers.get(TARGET_VARIANT_HEADER),
+    )
+    return Response(
+        answer.body, media_type=answer.content_type, headers={"X-Shipyard-Variant": answer.variant}
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
