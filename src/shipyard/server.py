@@ -47,6 +47,7 @@ from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
 from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.capture import CaptureWriter
+from shipyard.serving.fleet import InstanceLauncher
 from shipyard.serving.host import ModelHost
 from shipyard.serving.shadow import ShadowRunner
 from shipyard.training import routes as training_routes
@@ -81,9 +82,7 @@ def build_context(settings: Settings) -> Context:
     metrics = MetricBuffer(db)
     shadows = ShadowRunner(db, metrics)
     captures = CaptureWriter(store)
-    host = ModelHost(
-        db, store, settings.home / "cache" / "models", logs, shadows, captures, metrics
-    )
+    host = ModelHost(db, InstanceLauncher(settings), logs, shadows, captures, metrics)
     return Context(
         settings=settings,
         db=db,
@@ -141,8 +140,9 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
                 scheduler.stop()
             if worker is not None:
                 worker.stop()
-            for flusher in background:
+            for flusher in background:  # shadows first: their copies go to instances
                 flusher.stop()
+            context.extras["model_host"].close()
 
     app = FastAPI(
         title="Shipyard",

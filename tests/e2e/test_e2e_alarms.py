@@ -97,7 +97,9 @@ def check_endpoint_logs(server: Any, name: str) -> None:
     failures = server.wait_for(lambda: logged('"500 ModelError"', 8), "8 logged failures", 30)
     assert {e["log_stream_name"] for e in failures} == {"AllTraffic"}
     assert all("an injected model failure" in e["message"] for e in failures)
-    lifecycle = server.wait_for(lambda: logged("?serves ?stopped", 2), "the endpoint's lifecycle")
+    lifecycle = server.wait_for(
+        lambda: logged('?"serves, weight" ?"stopped serving here"', 2), "the endpoint's lifecycle"
+    )
     assert [e["log_stream_name"] for e in lifecycle] == ["deployments", "deployments"]
     assert "variant 'AllTraffic' serves" in lifecycle[0]["message"]
     assert lifecycle[1]["message"] == "stopped serving here"

@@ -1,15 +1,21 @@
-"""Helpers of the serving tests: unique names, the breast-cancer data on disk, and the
-shape every error response has."""
+"""Helpers of the serving tests: unique names, the breast-cancer data on disk, the shape
+every error response has, and a model that fails at predict time."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
+
+from shipyard.core.artifacts import key_from_uri, uri_for
+from shipyard.training.algorithms.model_io import MANIFEST_FILE
 
 
 def unique(prefix: str) -> str:
@@ -34,3 +40,65 @@ def assert_error(response: httpx.Response, status: int, *needles: str) -> str:
     for needle in needles:
         assert needle in body["error"]["message"], (needle, body)
     return body["error"]["message"]
+
+
+def broken_model(api: Any, model_name: str) -> str:
+    """A model made from ``model_name``'s files whose manifest names one feature fewer than
+    its booster takes: it loads, and every prediction of those features raises inside the
+    library (a 500 ``ModelError``, as a model with a bug gives). Its name."""
+    context = api.client.app.state.context
+    store = context.store
+    source = api.get(f"/api/v1/models/{model_name}").json()["model_data_uri"]
+    key = key_from_uri(source)
+    broken = unique("broken")
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        store.get_directory(key, directory)
+        manifest = json.loads((directory / MANIFEST_FILE).read_text())
+        manifest["feature_names"] = manifest["feature_names"][:-1]
+        (directory / MANIFEST_FILE).write_text(json.dumps(manifest))
+        store.put_directory(f"models/{broken}", directory)
+    created = api.post(
+        "/api/v1/models", json={"name": broken, "model_data_uri": uri_for(f"models/{broken}")}
+    )
+    assert created.status_code == 201, created.text
+    return broken
+
+
+def trained_model(api: Any, train: Path, algorithm: str, hyperparameters: dict) -> str:
+    """A model from a Completed training job of ``algorithm`` on ``train``; its name."""
+    job = unique(f"variant-{algorithm}")
+    created = api.post(
+        "/api/v1/training-jobs",
+        json={
+            "name": job,
+            "algorithm": algorithm,
+            "target": "target",
+            "hyperparameters": hyperparameters,
+            "channels": {"train": str(train)},
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert api.wait_for_job(job)["status"] == "Completed"
+    model = unique("model")
+    assert (
+        api.post("/api/v1/models", json={"name": model, "training_job_name": job}).status_code
+        == 201
+    )
+    return model
+
+
+def deploy(api: Any, variants: list[dict[str, Any]]) -> str:
+    """An endpoint serving ``variants``, once InService; its name."""
+    config = unique("config")
+    response = api.post(
+        "/api/v1/endpoint-configs", json={"name": config, "production_variants": variants}
+    )
+    assert response.status_code == 201, response.text
+    endpoint = unique("endpoint")
+    response = api.post(
+        "/api/v1/endpoints", json={"name": endpoint, "endpoint_config_name": config}
+    )
+    assert response.status_code == 201, response.text
+    assert api.wait_for_endpoint(endpoint)["status"] == "InService"
+    return endpoint

@@ -231,14 +231,14 @@ def test_bad_values_duplicates_and_a_delete_during_loading(api, tmp_path, monkey
         serving.create_endpoint(
             session, EndpointIn(name=late, endpoint_config_name=config), "admin"
         )
-    load = host._load
+    start = host._start
 
-    def load_then_get_deleted(uri: str) -> Any:
-        loaded = load(uri)
+    def start_then_get_deleted(name: str, wanted: Any) -> Any:
+        started = start(name, wanted)
         assert api.delete(f"/api/v1/endpoints/{late}").status_code == 204
-        return loaded
+        return started
 
-    monkeypatch.setattr(host, "_load", load_then_get_deleted)
+    monkeypatch.setattr(host, "_start", start_then_get_deleted)
     host.deploy(late)
     assert_error(api.get(f"/api/v1/endpoints/{late}"), 404, late)
     assert_error(invoke(api, late, b"1,2\n", "text/csv"), 404, late)

@@ -14,7 +14,7 @@ from shipyard.core.clock import utcnow
 from shipyard.core.errors import AccessDenied, NotFound, ShipyardError
 from shipyard.core.names import srn
 from shipyard.security.iam import authorize, is_allowed
-from shipyard.serving import payloads, service, shadow
+from shipyard.serving import service, shadow
 from shipyard.serving.schemas import EndpointOut, ModelOut, ShadowVariantReport
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -100,8 +100,9 @@ def test_request(
     item, model_of_endpoint = _describe(request, viewer, name)
     try:
         authorize(viewer.principal, "serving:InvokeEndpoint", srn("endpoint", name))
-        frame = payloads.parse_body(body.encode(), content_type)
-        variant, result = request.app.state.context.extras["model_host"].invoke(name, frame)
+        answered = request.app.state.context.extras["model_host"].invoke_blocking(
+            name, body.encode(), content_type, "application/json"
+        )
     except ShipyardError as exc:
         return _endpoint_page(
             request,
@@ -112,8 +113,7 @@ def test_request(
             error=exc.message,
             status_code=exc.status_code,
         )
-    content, _ = payloads.render(result, "application/json")
-    answer = json.dumps(json.loads(content), indent=2)
+    answer = json.dumps(json.loads(answered.body), indent=2)
     return _endpoint_page(
         request,
         item,
@@ -121,7 +121,7 @@ def test_request(
         body=body,
         content_type=content_type,
         answer=answer,
-        variant=variant,
+        variant=answered.variant,
     )
 
 

@@ -1,10 +1,13 @@
-"""The model host: loads each endpoint's variants into memory and answers invocations.
+"""The model host: runs each endpoint's variants as fleets of instance processes and
+answers invocations through them.
 
-The invocation path touches no database: endpoints live in a dict guarded by a lock.
-Loading happens in the background, and the endpoint's row moves to InService or Failed.
-Every load first checks that the model directory hashes to what its model recorded at
-create (``ModelIntegrityError`` otherwise), and deserializes a pickle only when the
-model's row says it may.
+The invocation path touches no database: deployments live in a dict guarded by a lock,
+and a request goes as bytes to an instance of the chosen variant (see
+:mod:`shipyard.serving.fleet`). Deploying happens in the background: every instance of the
+new config is started (each checks that its model directory hashes to what its model
+recorded, and deserializes a pickle only when the model's row says it may) before the new
+config takes the traffic; the old config's instances serve until then and stop after. The
+endpoint's row moves to InService, or to Failed with why.
 """
 
 from __future__ import annotations
@@ -13,76 +16,98 @@ import logging
 import random
 import threading
 import time
-import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.core import logstore
-from shipyard.core.artifacts import BaseArtifactStore
 from shipyard.core.clock import utcnow
 from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, ShipyardError, ValidationError
 from shipyard.core.logbuffer import LogBuffer
 from shipyard.monitoring.metrics.buffer import MetricBuffer
 from shipyard.monitoring.metrics.builtin import record_invocation
-from shipyard.serving import service
+from shipyard.serving import service, wire
 from shipyard.serving.capture import CaptureWriter
+from shipyard.serving.fleet import InstanceLauncher, InstanceSpec, InstanceStartError, VariantFleet
 from shipyard.serving.invocation import Invocation
-from shipyard.serving.loading import ModelIntegrityError, ModelSource, load_verified
-from shipyard.serving.payloads import parse_body, render
-from shipyard.serving.schemas import DataCaptureConfig
+from shipyard.serving.loading import ModelSource
+from shipyard.serving.schemas import DataCaptureConfig, VariantStatus
 from shipyard.serving.shadow import ShadowRunner, ShadowTask
-from shipyard.training.algorithms import LoadedModel, UntrustedModelError
 
 log = logging.getLogger(__name__)
 TARGET_VARIANT_HEADER = "X-Shipyard-Target-Variant"
 DEPLOYMENTS_STREAM = "deployments"
 """The stream of an endpoint's log group that tells its loads and stops; each variant's
-own stream (named after it) tells its failed invocations."""
+own stream (named after it) tells its instances and failed invocations, and each
+instance's output goes to ``<variant>/<instance id>``."""
 
 
 @dataclass(frozen=True)
-class LoadedVariant:
+class ServedVariant:
     name: str
     weight: float
-    model: LoadedModel
+    fleet: VariantFleet
 
 
 @dataclass(frozen=True)
-class LoadedShadow:
+class ServedShadow:
     name: str
     sampling_percentage: float
-    model: LoadedModel
+    fleet: VariantFleet
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What one endpoint serves here: its config's variants, shadows and capture."""
+
+    config_name: str
+    variants: list[ServedVariant]
+    shadows: list[ServedShadow]
+    capture: DataCaptureConfig | None
+
+    def fleets(self) -> list[VariantFleet]:
+        return [v.fleet for v in self.variants] + [s.fleet for s in self.shadows]
+
+    def stop(self) -> None:
+        for fleet in self.fleets():
+            fleet.stop()
+
+    def choose(self, target_variant: str | None, chance: random.Random) -> ServedVariant:
+        """The variant that answers: the one asked for, else one by weight."""
+        if target_variant is not None:
+            for variant in self.variants:
+                if variant.name == target_variant:
+                    return variant
+            raise ValidationError(
+                f"this endpoint has no variant '{target_variant}'", TARGET_VARIANT_HEADER
+            )
+        if len(self.variants) == 1:
+            return self.variants[0]
+        return chance.choices(self.variants, weights=[v.weight for v in self.variants])[0]
 
 
 class ModelHost:
     def __init__(
         self,
         db: Database,
-        store: BaseArtifactStore,
-        cache_dir: Path,
+        launcher: InstanceLauncher,
         logs: LogBuffer | None = None,
         shadows: ShadowRunner | None = None,
         captures: CaptureWriter | None = None,
         metrics: MetricBuffer | None = None,
     ) -> None:
         self.db = db
-        self.store = store
-        self.cache_dir = cache_dir
+        self.launcher = launcher
         self.logs = logs
         self.shadow_runner = shadows
         self.capture_writer = captures
         self.metrics = metrics
-        self._endpoints: dict[str, list[LoadedVariant]] = {}
-        self._captures: dict[str, DataCaptureConfig] = {}
-        self._shadows: dict[str, list[LoadedShadow]] = {}
-        self._configs: dict[str, str] = {}  # the endpoint config each endpoint serves here
+        self._deployments: dict[str, Deployment] = {}
         self._loading: set[str] = set()
         self._lock = threading.Lock()
+        self._deploy_locks: dict[str, threading.Lock] = {}
         self._random = random.Random()
 
     # ---- deployment ----------------------------------------------------------------
@@ -104,7 +129,8 @@ class ModelHost:
         started = []
         for name, config in waiting:
             with self._lock:
-                if name in self._loading or self._configs.get(name) == config:
+                served = self._deployments.get(name)
+                if name in self._loading or (served is not None and served.config_name == config):
                     continue
             self.deploy_in_background(name)
             started.append(name)
@@ -114,7 +140,7 @@ class ModelHost:
         """Stop serving, here, every endpoint that was stopped (``OutOfService``) or deleted
         through the service, by this process or another (a duty); their names."""
         with self._lock:
-            served = sorted(self._endpoints)
+            served = sorted(self._deployments)
         if not served:
             return []
         with self.db.session_scope() as session:
@@ -131,43 +157,77 @@ class ModelHost:
                 self._loading.discard(name)
 
     def deploy(self, name: str) -> None:
-        """Load every variant of ``name``, then mark it InService (or Failed, with why)."""
+        """Start every instance of ``name``'s config, then move its traffic to them and
+        mark it InService (or Failed, with why, still serving what it served)."""
+        with self._lock:
+            deploy_lock = self._deploy_locks.setdefault(name, threading.Lock())
+        with deploy_lock:
+            self._deploy(name)
+
+    def _deploy(self, name: str) -> None:
         try:
             with self.db.session_scope() as session:
-                deployment = service.deployment_of(session, name)
-            self.log(name, f"loading endpoint config '{deployment.endpoint_config_name}'")
-            loaded = [
-                LoadedVariant(v.variant_name, v.initial_weight, self._load(source))
-                for v, source in deployment.variants
-            ]
-            shadows = [
-                LoadedShadow(v.variant_name, v.sampling_percentage, self._load(source))
-                for v, source in deployment.shadows
-            ]
+                wanted = service.deployment_of(session, name)
+            self.log(name, f"loading endpoint config '{wanted.endpoint_config_name}'")
+            deployment = self._start(name, wanted)
         except Exception as exc:
-            log.exception("endpoint %s failed to deploy", name)
-            self.log(name, f"failed to deploy: {failure_reason(exc)}")
+            reason = exc.args[0] if isinstance(exc, InstanceStartError) else failure_of(exc)
+            log.warning("endpoint %s failed to deploy: %s", name, reason)
+            self.log(name, f"failed to deploy: {reason}")
             with self.db.session_scope() as session:
-                service.set_endpoint_status(session, name, "Failed", failure_reason(exc))
+                service.set_endpoint_status(session, name, "Failed", reason)
             return
         with self._lock:
-            self._endpoints[name] = loaded
-            self._shadows[name] = shadows
-            self._configs[name] = deployment.endpoint_config_name
-            capture = deployment.data_capture
-            if capture is not None and capture.enable_capture:
-                self._captures[name] = capture
-            else:
-                self._captures.pop(name, None)
-        for variant in loaded:
+            replaced = self._deployments.get(name)
+            self._deployments[name] = deployment
+        if replaced is not None:
+            replaced.stop()
+        for variant in deployment.variants:
             self.log(name, f"variant '{variant.name}' serves, weight {variant.weight:g}")
-        for shadow in shadows:
+        for shadow in deployment.shadows:
             self.log(name, f"shadow '{shadow.name}' gets {shadow.sampling_percentage:g}% of copies")
         with self.db.session_scope() as session:
             service.set_endpoint_status(session, name, "InService")
             still_wanted = service.is_live(session, name)
-        if not still_wanted:  # deleted while its models were loading: serve nothing stale
+        if not still_wanted:  # deleted while its instances were starting: serve nothing
             self.undeploy(name)
+
+    def _start(self, name: str, wanted: service.Deployment) -> Deployment:
+        """Every fleet of ``wanted``, up; none of them left running when one cannot start."""
+        started: list[VariantFleet] = []
+        try:
+            variants = []
+            for variant, source in wanted.variants:
+                batching = variant.batching.model_dump() if variant.batching else None
+                fleet = self._fleet(name, variant.variant_name, source, batching)
+                started.append(fleet)
+                fleet.start(variant.initial_instance_count)
+                variants.append(ServedVariant(variant.variant_name, variant.initial_weight, fleet))
+            shadows = []
+            for shadow, source in wanted.shadows:
+                fleet = self._fleet(name, shadow.variant_name, source, None)
+                started.append(fleet)
+                fleet.start(shadow.initial_instance_count)
+                shadows.append(ServedShadow(shadow.variant_name, shadow.sampling_percentage, fleet))
+        except BaseException:
+            for running in started:
+                running.stop()
+            raise
+        capture = wanted.data_capture
+        return Deployment(
+            wanted.endpoint_config_name,
+            variants,
+            shadows,
+            capture if capture is not None and capture.enable_capture else None,
+        )
+
+    def _fleet(
+        self, name: str, variant: str, source: ModelSource, batching: dict[str, Any] | None
+    ) -> VariantFleet:
+        def log_line(stream: str, line: str) -> None:
+            self.log(name, line, stream)
+
+        return VariantFleet(self.launcher, InstanceSpec(name, variant, source, batching), log_line)
 
     def restore(self) -> list[threading.Thread]:
         """After a restart: bring back every endpoint that was live."""
@@ -177,36 +237,47 @@ class ModelHost:
 
     def undeploy(self, name: str) -> None:
         with self._lock:
-            served = self._endpoints.pop(name, None)
-            self._shadows.pop(name, None)
-            self._captures.pop(name, None)
-            self._configs.pop(name, None)
+            served = self._deployments.pop(name, None)
         if served is not None:
+            served.stop()
             self.log(name, "stopped serving here")
+
+    def close(self) -> None:
+        """Stop every instance (the server is shutting down)."""
+        with self._lock:
+            served, self._deployments = list(self._deployments.values()), {}
+        for deployment in served:
+            deployment.stop()
+        self.launcher.close()
+
+    def deployment(self, name: str) -> Deployment | None:
+        """What ``name`` serves here now, if anything."""
+        with self._lock:
+            return self._deployments.get(name)
+
+    def variant_status(self, name: str) -> list[VariantStatus]:
+        """The instances of each variant and shadow of ``name`` served here."""
+        deployment = self.deployment(name)
+        if deployment is None:
+            return []
+        weights = {v.name: v.weight for v in deployment.variants}
+        return [
+            VariantStatus(
+                variant_name=fleet.name,
+                current_instance_count=fleet.current,
+                desired_instance_count=fleet.desired,
+                current_weight=weights.get(fleet.name, 0.0),
+            )
+            for fleet in deployment.fleets()
+        ]
 
     def log(self, endpoint: str, message: str, stream: str = DEPLOYMENTS_STREAM) -> None:
         """A line in the endpoint's log group (written in the background)."""
         if self.logs is not None:
             self.logs.add(logstore.endpoint_group(endpoint), stream, message)
 
-    def _load(self, source: ModelSource) -> LoadedModel:
-        return load_verified(self.store, source, self.cache_dir)
-
     # ---- invocation ----------------------------------------------------------------
     async def invoke(
-        self,
-        name: str,
-        body: bytes,
-        content_type: str,
-        accept: str,
-        target_variant: str | None = None,
-    ) -> Invocation:
-        """:meth:`invoke_blocking` from the event loop."""
-        return await run_in_threadpool(
-            self.invoke_blocking, name, body, content_type, accept, target_variant
-        )
-
-    def invoke_blocking(
         self,
         name: str,
         body: bytes,
@@ -218,135 +289,168 @@ class ModelHost:
         weight. Counted in the metrics, copied to the shadows and kept for data capture;
         a failure is a ShipyardError (a ``ModelError`` 500 when the model raised)."""
         started = time.perf_counter()
-        variant = self.choose_variant(name, target_variant)
-        model_us: float | None = None
-        status_code = 500
+        deployment = self.deployment(name)
+        if deployment is None:
+            deployment = await run_in_threadpool(self._cold_lookup, name)
+        variant = deployment.choose(target_variant, self._random)
         try:
-            frame = parse_body(body, content_type)
-            predicting = time.perf_counter()
-            try:
-                result = variant.model.predict(frame)
-            finally:
-                model_us = (time.perf_counter() - predicting) * 1e6
-            rendered, media_type = render(result, accept)
-            status_code = 200
-            self.copy_to_shadows(name, variant.name, frame, result, model_us)
-            self.capture(name, variant.name, (body, content_type), (rendered, media_type), model_us)
-            return Invocation(variant.name, rendered, media_type, model_us)
+            reply = await variant.fleet.call(content_type, accept, body)
         except ShipyardError as exc:
-            status_code = exc.status_code
-            self.log(name, f"{status_code} {exc.code}: {exc.message}", variant.name)
+            self._unanswered(name, variant.name, exc, started)
             raise
-        except Exception as exc:  # the model raised: a 5XX that the metrics count
-            log.exception("endpoint %s variant %s failed to predict", name, variant.name)
-            self.log(name, f"500 ModelError: {traceback.format_exc().rstrip()}", variant.name)
-            raise ShipyardError(
-                f"ModelError: variant '{variant.name}' failed on this input "
-                f"({type(exc).__name__}); the log group "
-                f"{logstore.endpoint_group(name)} has the details"
-            ) from exc
-        finally:
-            if self.metrics is not None:
-                total_us = (time.perf_counter() - started) * 1e6
-                record_invocation(
-                    self.metrics,
-                    name,
-                    variant.name,
-                    model_latency_us=model_us,
-                    overhead_latency_us=max(0.0, total_us - (model_us or 0.0)),
-                    status_code=status_code,
-                )
+        return self._answered(
+            name, deployment, variant, (body, content_type, accept), reply, started
+        )
 
-    def copy_to_shadows(
+    def invoke_blocking(
         self,
         name: str,
-        variant: str,
-        frame: pd.DataFrame,
-        result: dict[str, Any],
-        latency_us: float,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        target_variant: str | None = None,
+    ) -> Invocation:
+        """:meth:`invoke` for a thread that is not on an event loop."""
+        started = time.perf_counter()
+        deployment = self.deployment(name) or self._cold_lookup(name)
+        variant = deployment.choose(target_variant, self._random)
+        try:
+            reply = variant.fleet.call_blocking(content_type, accept, body)
+        except ShipyardError as exc:
+            self._unanswered(name, variant.name, exc, started)
+            raise
+        return self._answered(
+            name, deployment, variant, (body, content_type, accept), reply, started
+        )
+
+    def _answered(
+        self,
+        name: str,
+        deployment: Deployment,
+        variant: ServedVariant,
+        request: tuple[bytes, str, str],
+        reply: wire.Reply,
+        started: float,
+    ) -> Invocation:
+        body, content_type, accept = request
+        self._count(name, variant.name, reply.model_latency_us, reply.status, started)
+        if reply.status != 200:
+            raise self._failure(name, variant.name, reply)
+        if deployment.shadows:
+            self._copy_to_shadows(name, deployment, variant.name, request, reply)
+        if deployment.capture is not None:
+            self._capture(name, deployment.capture, variant.name, (body, content_type), reply)
+        return Invocation(variant.name, reply.body, reply.content_type, reply.model_latency_us)
+
+    def _unanswered(self, name: str, variant: str, exc: ShipyardError, started: float) -> None:
+        self._count(name, variant, None, exc.status_code, started)
+        self.log(name, f"{exc.status_code} {exc.code}: {exc.message}", variant)
+
+    def _failure(self, name: str, variant: str, reply: wire.Reply) -> ShipyardError:
+        error = reply.error()
+        if error["code"] == "ModelError":  # the model raised: its traceback goes to the log
+            self.log(name, f"500 ModelError: {error.get('traceback') or error['message']}", variant)
+            return ShipyardError(
+                f"ModelError: variant '{variant}' failed on this input "
+                f"({error['message'].partition(':')[0]}); the log group "
+                f"{logstore.endpoint_group(name)} has the details"
+            )
+        self.log(name, f"{reply.status} {error['code']}: {error['message']}", variant)
+        return RemoteError(reply.status, error["code"], error["message"])
+
+    def _count(
+        self, name: str, variant: str, model_us: float | None, status_code: int, started: float
     ) -> None:
-        """Give each shadow of ``name`` its sampled share of this answered request (queued:
-        the caller's answer is not held up)."""
-        runner = self.shadow_runner
-        with self._lock:
-            shadows = self._shadows.get(name)
-        if not shadows or runner is None:
+        if self.metrics is None:
             return
+        total_us = (time.perf_counter() - started) * 1e6
+        record_invocation(
+            self.metrics,
+            name,
+            variant,
+            model_latency_us=model_us,
+            overhead_latency_us=max(0.0, total_us - (model_us or 0.0)),
+            status_code=status_code,
+        )
+
+    def _copy_to_shadows(
+        self,
+        name: str,
+        deployment: Deployment,
+        variant: str,
+        request: tuple[bytes, str, str],
+        reply: wire.Reply,
+    ) -> None:
+        """Give each shadow its sampled share of this answered request (queued: the
+        caller's answer is not held up)."""
+        runner = self.shadow_runner
+        if runner is None:
+            return
+        body, content_type, accept = request
         at = utcnow()
-        for shadow in shadows:
+        for shadow in deployment.shadows:
             if self._random.random() * 100 < shadow.sampling_percentage:
                 runner.submit(
                     ShadowTask(
-                        name, variant, shadow.name, shadow.model, frame, result, latency_us, at
+                        endpoint=name,
+                        production_variant=variant,
+                        shadow_variant=shadow.name,
+                        fleet=shadow.fleet,
+                        request=(body, content_type, accept),
+                        production=(reply.body, reply.content_type),
+                        production_latency_us=reply.model_latency_us or 0.0,
+                        at=at,
                     )
                 )
 
-    def capture(
+    def _capture(
         self,
         name: str,
+        config: DataCaptureConfig,
         variant: str,
         request: tuple[bytes, str],
-        response: tuple[bytes, str],
-        model_latency_us: float | None,
+        reply: wire.Reply,
     ) -> None:
-        """Keep this invocation for data capture, if the endpoint captures and it is sampled
-        (written in the background: never holds up or fails the request)."""
+        """Keep this invocation for data capture if it is sampled (written in the
+        background: never holds up or fails the request)."""
         writer = self.capture_writer
-        with self._lock:
-            config = self._captures.get(name)
-        if config is None or writer is None:
-            return
-        if self._random.random() * 100 < config.initial_sampling_percentage:
+        if writer is not None and self._random.random() * 100 < config.initial_sampling_percentage:
             writer.add(
                 name,
                 variant,
                 config,
                 request=request,
-                response=response,
-                model_latency_us=model_latency_us,
+                response=(reply.body, reply.content_type),
+                model_latency_us=reply.model_latency_us,
             )
 
-    def choose_variant(self, name: str, target_variant: str | None = None) -> LoadedVariant:
-        """The variant that answers this invocation: the one asked for, else by weight."""
-        return self._choose(name, target_variant)
-
-    def _choose(self, name: str, target_variant: str | None) -> LoadedVariant:
-        with self._lock:
-            variants = self._endpoints.get(name)
-        if variants is None:
-            variants = self._cold_lookup(name)
-        if target_variant is not None:
-            for variant in variants:
-                if variant.name == target_variant:
-                    return variant
-            raise ValidationError(
-                f"endpoint '{name}' has no variant '{target_variant}'", TARGET_VARIANT_HEADER
-            )
-        if len(variants) == 1:
-            return variants[0]
-        return self._random.choices(variants, weights=[v.weight for v in variants])[0]
-
-    def _cold_lookup(self, name: str) -> list[LoadedVariant]:
-        """Not loaded here: tell why, or load it if it is in service (another process made it)."""
+    def _cold_lookup(self, name: str) -> Deployment:
+        """Not served here: tell why, or deploy it if it is in service (another process
+        made it)."""
         with self.db.session_scope() as session:
             endpoint = service.get_endpoint(session, name)
             status = endpoint.status
         if status != "InService":
             raise InvalidState(f"endpoint '{name}' is {status}, not InService")
         self.deploy(name)
-        with self._lock:
-            variants = self._endpoints.get(name)
-        if variants is None:
+        deployment = self.deployment(name)
+        if deployment is None:
             with self.db.session_scope() as session:
                 reason = service.get_endpoint(session, name).failure_reason
             raise InvalidState(f"endpoint '{name}' could not be loaded: {reason}")
-        return variants
+        return deployment
 
 
-def failure_reason(exc: Exception) -> str:
-    """An endpoint's failure reason: ``ModelIntegrityError: ...``, ``UntrustedModelError:
-    ...`` or ``ModelLoadError: ...``."""
-    if isinstance(exc, ModelIntegrityError | UntrustedModelError):
-        return f"{type(exc).__name__}: {exc}"
+class RemoteError(ShipyardError):
+    """An error an instance answered with (a bad body, a bad Accept): its status and code."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+
+
+def failure_of(exc: Exception) -> str:
+    """The failure reason of a deploy that failed before any instance started."""
     reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
     return f"ModelLoadError: {reason}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from shipyard.core.artifacts import BaseArtifactStore, LocalArtifactStore, key_from_uri
 from shipyard.core.digests import prefix_sha256
-from shipyard.training.algorithms import LoadedModel, load_model
+from shipyard.training.algorithms import LoadedModel, UntrustedModelError, load_model
 
 
 class ModelIntegrityError(Exception):
@@ -64,3 +64,12 @@ def load_verified(store: BaseArtifactStore, source: ModelSource, cache_dir: Path
             f"hash to {digest}, not the {source.model_sha256} recorded when it was created"
         )
     return load_model(directory, trust_pickle=source.trust_pickle)
+
+
+def failure_reason(exc: Exception) -> str:
+    """An endpoint's failure reason: ``ModelIntegrityError: ...``, ``UntrustedModelError:
+    ...`` or ``ModelLoadError: ...``."""
+    if isinstance(exc, ModelIntegrityError | UntrustedModelError):
+        return f"{type(exc).__name__}: {exc}"
+    reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+    return f"ModelLoadError: {reason}"

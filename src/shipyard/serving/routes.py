@@ -133,7 +133,9 @@ def list_endpoints(
 def describe_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
     authorize("serving:DescribeEndpoint", srn("endpoint", name))
     with context.db.session_scope() as session:
-        return service.describe_endpoint(session, name)
+        endpoint = service.describe_endpoint(session, name)
+    endpoint.variant_status = model_host(context).variant_status(name)
+    return endpoint
 
 
 @router.post("/endpoints/{name}/stop", response_model=EndpointOut)

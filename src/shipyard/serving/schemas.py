@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+
 class ModelIn(BaseModel):
     """CreateModel from a completed training job, from model artifacts already stored, or
     from a registered model package (``<group>/<version>``)."""
@@ -47,6 +48,20 @@ class ModelOut(BaseModel):
 
 
 MAX_VARIANTS = 10
+MAX_INSTANCES = 32
+"""Instances of one variant (processes on this machine)."""
+
+
+class BatchingConfig(BaseModel):
+    """Micro-batching: the requests waiting for an instance are predicted together."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(default=32, ge=2, le=1024)
+    """The most rows predicted at once."""
+    max_wait_ms: float = Field(default=0.0, ge=0, le=1000, allow_inf_nan=False)
+    """How long the first request of a batch waits for others; 0 batches only what is
+    waiting already, which adds no latency to a request that comes alone."""
 
 
 class ProductionVariant(BaseModel):
@@ -54,10 +69,12 @@ class ProductionVariant(BaseModel):
 
     variant_name: str = "AllTraffic"
     model_name: str
-    initial_instance_count: int = Field(default=1, ge=1, le=1)
+    initial_instance_count: int = Field(default=1, ge=1, le=MAX_INSTANCES)
+    """Instances (model-serving processes) it starts with."""
     initial_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     """Its share of the traffic is its weight over the sum of the variants' weights; a
     variant of weight 0 answers only requests that target it."""
+    batching: BatchingConfig | None = None
 
 
 class ShadowVariant(BaseModel):
@@ -68,7 +85,7 @@ class ShadowVariant(BaseModel):
 
     variant_name: str
     model_name: str
-    initial_instance_count: int = Field(default=1, ge=1, le=1)
+    initial_instance_count: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     sampling_percentage: float = Field(default=100.0, gt=0, le=100)
     """The share of production requests it gets a copy of."""
 
@@ -116,6 +133,16 @@ class EndpointIn(BaseModel):
     endpoint_config_name: str
 
 
+class VariantStatus(BaseModel):
+    """A variant's instances now, on the server that answered (SageMaker's
+    ``CurrentInstanceCount`` and ``DesiredInstanceCount``)."""
+
+    variant_name: str
+    current_instance_count: int
+    desired_instance_count: int
+    current_weight: float
+
+
 class EndpointOut(BaseModel):
     name: str
     srn: str
@@ -124,6 +151,8 @@ class EndpointOut(BaseModel):
     failure_reason: str | None
     production_variants: list[ProductionVariant]
     shadow_production_variants: list[ShadowVariant] = []
+    variant_status: list[VariantStatus] = []
+    """Each served variant's (and shadow's) instances; empty where this server serves none."""
     owner: str
     created_at: datetime
     last_modified_at: datetime

@@ -11,6 +11,7 @@ shadow's errors, and both latencies as histograms; a flusher writes the tallies 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
@@ -21,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,9 +31,9 @@ from shipyard.core.db import Database
 from shipyard.core.errors import ValidationError
 from shipyard.core.flusher import Flusher
 from shipyard.monitoring.metrics import service as metrics
+from shipyard.serving.fleet import VariantFleet
 from shipyard.serving.models import ShadowComparison
 from shipyard.serving.schemas import LatencySummary, ShadowReportOut, ShadowVariantReport
-from shipyard.training.algorithms import LoadedModel
 
 log = logging.getLogger(__name__)
 BUCKET_BASE = 1.2
@@ -48,9 +48,11 @@ class ShadowTask:
     endpoint: str
     production_variant: str
     shadow_variant: str
-    model: LoadedModel
-    frame: pd.DataFrame
-    production_result: Mapping[str, Any]
+    fleet: VariantFleet
+    request: tuple[bytes, str, str]
+    """The body, its content type and the Accept of the production request."""
+    production: tuple[bytes, str]
+    """Production's answer and its content type."""
     production_latency_us: float
     at: datetime
 
@@ -138,13 +140,18 @@ class ShadowRunner(Flusher):
 
     def run(self, task: ShadowTask) -> None:
         """Answer one copy with the shadow model and tally it."""
+        body, content_type, accept = task.request
         started = time.perf_counter()
+        answer: list[Any] | None = None
+        model_us: float | None = None
         try:
-            answer: Mapping[str, Any] | None = task.model.predict(task.frame)
+            reply = task.fleet.call_blocking(content_type, accept, body)
+            model_us = reply.model_latency_us
+            if reply.status == 200:
+                answer = predictions_of(reply.body, reply.content_type)
         except Exception:
-            log.exception("shadow %s of %s failed to predict", task.shadow_variant, task.endpoint)
-            answer = None
-        shadow_us = (time.perf_counter() - started) * 1e6
+            log.exception("shadow %s of %s failed to answer", task.shadow_variant, task.endpoint)
+        shadow_us = model_us if model_us is not None else (time.perf_counter() - started) * 1e6
         minute = task.at.replace(second=0, microsecond=0)
         key = (task.endpoint, task.shadow_variant, task.production_variant, minute)
         with self._lock:
@@ -153,10 +160,7 @@ class ShadowRunner(Flusher):
             if answer is None:
                 tally.shadow_errors += 1
             else:
-                tally.compare(
-                    list(task.production_result.get("predictions", [])),
-                    list(answer.get("predictions", [])),
-                )
+                tally.compare(predictions_of(*task.production), answer)
         if self.metric_buffer is not None:
             metrics.record_invocation(
                 self.metric_buffer,
@@ -187,6 +191,23 @@ class ShadowRunner(Flusher):
             for key, tally in taken.items():
                 kept = self._tallies.get(key)
                 self._tallies[key] = tally if kept is None else _merged(kept, tally)
+
+
+def predictions_of(body: bytes, content_type: str) -> list[Any]:
+    """The predictions of an answer: a JSON answer's ``predictions``, or a CSV answer's
+    lines (as numbers where they are)."""
+    if content_type.startswith("text/csv"):
+        return [_number_or_text(line) for line in body.decode().splitlines()]
+    document = json.loads(body)
+    predictions = document.get("predictions", []) if isinstance(document, dict) else []
+    return list(predictions)
+
+
+def _number_or_text(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def _add_to_row(session: Session, key: TallyKey, tally: Tally) -> None:

@@ -1,9 +1,8 @@
 """The metrics store through REST, and the platform's own metrics: endpoints, pipelines.
 
-To make an endpoint answer 5XX (an alarms test needs them): deploy any model, then replace
-the predict of the loaded variant, as ``failing_on_negative_first_feature`` does below; an
-invocation whose model raises anything but a ShipyardError is a JSON 500 and counts in
-``Invocation5XXErrors``.
+To make an endpoint answer 5XX: serve ``serving_testing.broken_model``, a model whose every
+prediction raises inside its library; such an invocation is a JSON 500 ``ModelError`` and
+counts in ``Invocation5XXErrors``.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from serving_testing import broken_model
 from sklearn.datasets import load_breast_cancer
 
 from shipyard.core.clock import utcnow
@@ -181,20 +181,6 @@ def breast_cancer_training(api: Any, tmp_path: Path) -> tuple[str, pd.DataFrame]
     return job, frame.drop(columns=["target"])
 
 
-def failing_on_negative_first_feature(api: Any, endpoint: str) -> None:
-    """Make the endpoint's loaded model raise (a 5XX) on rows whose first feature is < 0."""
-    host = api.client.app.state.context.extras["model_host"]
-    variant = host.choose_variant(endpoint)
-    predict = variant.model.predict
-
-    def flaky(frame: pd.DataFrame) -> dict[str, Any]:
-        if (frame.iloc[:, 0] < 0).any():
-            raise RuntimeError("the model broke")
-        return predict(frame)
-
-    variant.model.predict = flaky  # type: ignore[method-assign]
-
-
 def test_endpoint_invocation_metrics(api: Any, tmp_path: Path) -> None:
     job, features = breast_cancer_training(api, tmp_path)
     assert api.deploy(job)["status"] == "InService"
@@ -203,25 +189,40 @@ def test_endpoint_invocation_metrics(api: Any, tmp_path: Path) -> None:
         response = api.invoke(job, json.dumps(rows).encode(), "application/json")
         assert response.status_code == 200, response.text
     assert_error(api.invoke(job, b"{not json", "application/json"), 400)
-    failing_on_negative_first_feature(api, job)
-    broken = [{**rows[0], features.columns[0]: -1.0}]
+    broken = broken_model(api, job)
+    for path, body in (
+        (
+            "/api/v1/endpoint-configs",
+            {"name": broken, "production_variants": [{"model_name": broken}]},
+        ),
+        ("/api/v1/endpoints", {"name": broken, "endpoint_config_name": broken}),
+    ):
+        assert api.post(path, json=body).status_code == 201
+    assert api.wait_for_endpoint(broken)["status"] == "InService"
     assert_error(
-        api.invoke(job, json.dumps(broken).encode(), "application/json"), 500, "ModelError"
+        api.invoke(
+            broken, json.dumps(features.iloc[:2, :-1].values.tolist()).encode(), "application/json"
+        ),
+        500,
+        "ModelError",
     )
     buffer_of(api).flush()
 
     dimensions = {"EndpointName": job, "VariantName": "AllTraffic"}
     namespace = "Shipyard/Endpoints"
     [invocations] = stats(api, namespace, "Invocations", dimensions, "Sum")
-    assert invocations["values"]["Sum"] == 6
+    assert invocations["values"]["Sum"] == 5
     [latency] = stats(api, namespace, "ModelLatency", dimensions, "SampleCount", "Minimum", "p99")
-    assert latency["values"]["SampleCount"] == 5  # the bad body never reached the model
+    assert latency["values"]["SampleCount"] == 4  # the bad body never reached the model
     assert latency["values"]["Minimum"] > 0 and latency["unit"] == "Microseconds"
     [overhead] = stats(api, namespace, "OverheadLatency", dimensions, "SampleCount")
-    assert overhead["values"]["SampleCount"] == 6
+    assert overhead["values"]["SampleCount"] == 5
     [client_errors] = stats(api, namespace, "Invocation4XXErrors", dimensions, "Sum", "Average")
-    assert client_errors["values"] == {"Sum": 1.0, "Average": pytest.approx(1 / 6)}
+    assert client_errors["values"] == {"Sum": 1.0, "Average": pytest.approx(1 / 5)}
     [server_errors] = stats(api, namespace, "Invocation5XXErrors", dimensions, "Sum")
+    assert server_errors["values"]["Sum"] == 0.0
+    broken_dimensions = {"EndpointName": broken, "VariantName": "AllTraffic"}
+    [server_errors] = stats(api, namespace, "Invocation5XXErrors", broken_dimensions, "Sum")
     assert server_errors["values"]["Sum"] == 1.0
     # and the training job's own metrics and its CPU/memory samples
     buffer_of(api).flush()

@@ -114,9 +114,16 @@ class LocalRunningJob(RunningJob):
 class LocalExecutor(BaseExecutor):
     """Each attempt runs in ``home/work/<job id>``, warm-started when it can be."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.work_root = settings.home / "work"
-        preload = settings.job_preload_modules
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        work_root: Path | None = None,
+        preload: list[str] | None = None,
+    ) -> None:
+        """``work_root`` and ``preload`` default to the job settings' (``home/work``)."""
+        self.work_root = work_root or settings.home / "work"
+        preload = settings.job_preload_modules if preload is None else preload
         environment = {**os.environ}
         environment.setdefault(*SLEEPING_OPENMP)
         self.forkserver = Forkserver(preload, environment) if preload else None

@@ -1,0 +1,228 @@
+"""What runs in one serving instance's process: load one model, then answer the frames of
+:mod:`shipyard.serving.wire` on a Unix socket until told to stop.
+
+The host starts each instance as a job process (warm, from a forkserver that has imported
+the libraries), so an instance that crashes takes nothing else with it and a new one starts
+in a fraction of a second. The instance parses, predicts and renders; the host only moves
+bytes. It says it is ready with a ``status`` event ``InService`` on stdout; its other output
+goes to the endpoint's log group.
+
+With micro-batching on (``batching`` in the payload), the requests that are waiting when the
+instance gets to them (or within ``max_wait_ms``) are predicted together, up to
+``max_batch_size`` rows, and each gets its own rows of the answer back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shipyard.compute.events import emit_failure, emit_status
+from shipyard.core.artifacts import open_store
+from shipyard.core.errors import ShipyardError
+from shipyard.serving import wire
+from shipyard.serving.loading import ModelSource, failure_reason, load_verified
+from shipyard.serving.payloads import parse_body, render
+from shipyard.training.algorithms import LoadedModel
+
+READY = "InService"
+
+
+def main(payload: dict[str, Any]) -> None:
+    store = open_store(payload["store"]["uri"], payload["store"].get("endpoint_url"))
+    try:
+        model = load_verified(
+            store, ModelSource.from_payload(payload["model"]), Path.cwd() / "model"
+        )
+    except Exception as exc:  # the host marks the endpoint Failed with this reason
+        emit_failure(failure_reason(exc))
+        raise SystemExit(1) from None
+    batching = payload.get("batching")
+    answerer = Answerer(model)
+    asyncio.run(serve(payload["socket"], answerer, batching))
+
+
+async def serve(path: str, answerer: Answerer, batching: dict[str, Any] | None) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    batcher = Batcher(answerer, loop, **batching) if batching else None
+    server = await loop.create_unix_server(lambda: InstanceProtocol(answerer, batcher), path=path)
+    gc.collect()
+    gc.freeze()  # the model and the libraries: no collection walks them again
+    emit_status(READY)
+    async with server:
+        await stopping.wait()
+
+
+@dataclass
+class Parsed:
+    request: wire.Request
+    frame: pd.DataFrame
+
+
+class Answerer:
+    """Parse, predict and render one request (or a batch of parsed ones)."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+
+    def answer(self, request: wire.Request) -> wire.Reply:
+        try:
+            frame = parse_body(request.body, request.content_type)
+        except ShipyardError as exc:
+            return refused(request, exc)
+        return self.predict_one(Parsed(request, frame))
+
+    def predict_one(self, parsed: Parsed) -> wire.Reply:
+        started = time.perf_counter()
+        try:
+            result = self.model.predict(parsed.frame)
+        except ShipyardError as exc:
+            return refused(parsed.request, exc)
+        except Exception as exc:  # the model's own failure: the host logs the traceback
+            return model_error(parsed.request, exc)
+        model_us = (time.perf_counter() - started) * 1e6
+        return rendered(parsed.request, result, model_us)
+
+    def predict_together(self, batch: list[Parsed]) -> list[wire.Reply]:
+        """One prediction for requests whose frames have the same columns; each request
+        alone when the batch fails (so one bad request fails only itself)."""
+        if len(batch) == 1:
+            return [self.predict_one(batch[0])]
+        started = time.perf_counter()
+        try:
+            frame = pd.concat([item.frame for item in batch], ignore_index=True, copy=False)
+            result = self.model.predict(frame)
+        except Exception:
+            return [self.predict_one(item) for item in batch]
+        model_us = (time.perf_counter() - started) * 1e6
+        sizes = [len(item.frame) for item in batch]
+        parts = split_rows(result, sizes)
+        if parts is None:  # an answer that is not one value per row: each on its own
+            return [self.predict_one(item) for item in batch]
+        return [
+            rendered(item.request, part, model_us) for item, part in zip(batch, parts, strict=True)
+        ]
+
+
+def split_rows(result: dict[str, Any], sizes: list[int]) -> list[dict[str, Any]] | None:
+    """``result`` cut into one answer per request (``sizes`` rows each); None when some
+    output is not a list of one value per row."""
+    total = sum(sizes)
+    if not all(isinstance(v, list) and len(v) == total for v in result.values()):
+        return None
+    parts = []
+    start = 0
+    for size in sizes:
+        parts.append({key: values[start : start + size] for key, values in result.items()})
+        start += size
+    return parts
+
+
+def rendered(request: wire.Request, result: dict[str, Any], model_us: float) -> wire.Reply:
+    try:
+        body, content_type = render(result, request.accept)
+    except ShipyardError as exc:
+        return refused(request, exc)
+    return wire.Reply(request.id, 200, model_us, content_type, body)
+
+
+def refused(request: wire.Request, exc: ShipyardError) -> wire.Reply:
+    return wire.error_reply(request.id, exc.status_code, {"code": exc.code, "message": exc.message})
+
+
+def model_error(request: wire.Request, exc: Exception) -> wire.Reply:
+    return wire.error_reply(
+        request.id,
+        500,
+        {
+            "code": "ModelError",
+            "message": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc().rstrip(),
+        },
+    )
+
+
+class Batcher:
+    """Requests parsed but not predicted yet, predicted together when the instance gets to
+    them: at once when nothing else is waiting (``max_wait_ms`` 0), or after up to
+    ``max_wait_ms``; as soon as ``max_batch_size`` rows wait."""
+
+    def __init__(
+        self,
+        answerer: Answerer,
+        loop: asyncio.AbstractEventLoop,
+        max_batch_size: int,
+        max_wait_ms: float,
+    ) -> None:
+        self.answerer = answerer
+        self.loop = loop
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self._waiting: list[tuple[asyncio.Transport, Parsed]] = []
+        self._rows = 0
+        self._flush: asyncio.Handle | None = None
+
+    def add(self, transport: asyncio.Transport, request: wire.Request) -> None:
+        try:
+            frame = parse_body(request.body, request.content_type)
+        except ShipyardError as exc:
+            transport.write(wire.encode_reply(refused(request, exc)))
+            return
+        self._waiting.append((transport, Parsed(request, frame)))
+        self._rows += len(frame)
+        if self._rows >= self.max_batch_size:
+            self.flush()
+        elif self._flush is None:
+            self._flush = (
+                self.loop.call_later(self.max_wait_s, self.flush)
+                if self.max_wait_s
+                else self.loop.call_soon(self.flush)
+            )
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        waiting, self._waiting, self._rows = self._waiting, [], 0
+        by_columns: dict[tuple[Any, ...], list[tuple[asyncio.Transport, Parsed]]] = {}
+        for item in waiting:
+            by_columns.setdefault(tuple(item[1].frame.columns), []).append(item)
+        for group in by_columns.values():
+            replies = self.answerer.predict_together([parsed for _, parsed in group])
+            for (transport, _), reply in zip(group, replies, strict=True):
+                if not transport.is_closing():
+                    transport.write(wire.encode_reply(reply))
+
+
+class InstanceProtocol(asyncio.Protocol):
+    """One connection from the host: each request answered as it arrives (or batched)."""
+
+    def __init__(self, answerer: Answerer, batcher: Batcher | None) -> None:
+        self.answerer = answerer
+        self.batcher = batcher
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buffer += data
+        for frame in wire.take_frames(self.buffer):
+            request = wire.decode_request(frame)
+            if self.batcher is not None:
+                self.batcher.add(self.transport, request)
+            else:
+                self.transport.write(wire.encode_reply(self.answerer.answer(request)))

@@ -1,0 +1,114 @@
+"""The frames a model host and its serving instances exchange over a Unix socket.
+
+A request is ``(id, content type, accept, body)``; a reply is ``(id, status, model
+microseconds, content type, body)``. Each frame starts with its length, so many requests
+share one connection and replies are matched to requests by id, in any order.
+
+    request  !I length  !I id  !H len(content type)  !H len(accept)  content type  accept  body
+    reply    !I length  !I id  !H status  !d model µs  !H len(content type)  content type  body
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+LENGTH = struct.Struct("!I")
+REQUEST_HEAD = struct.Struct("!IHH")
+REPLY_HEAD = struct.Struct("!IHdH")
+NO_LATENCY = -1.0
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    content_type: str
+    accept: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: int
+    status: int
+    model_latency_us: float | None
+    content_type: str
+    body: bytes
+
+    def error(self) -> dict[str, Any]:
+        """An error reply's ``{"code", "message", "traceback"?}``."""
+        document: dict[str, Any] = json.loads(self.body)
+        return document
+
+
+def encode_request(request: Request) -> bytes:
+    content_type = request.content_type.encode()
+    accept = request.accept.encode()
+    head = REQUEST_HEAD.pack(request.id, len(content_type), len(accept))
+    size = len(head) + len(content_type) + len(accept) + len(request.body)
+    return b"".join((LENGTH.pack(size), head, content_type, accept, request.body))
+
+
+def decode_request(frame: bytes) -> Request:
+    request_id, type_length, accept_length = REQUEST_HEAD.unpack_from(frame)
+    start = REQUEST_HEAD.size
+    content_type = frame[start : start + type_length].decode()
+    start += type_length
+    accept = frame[start : start + accept_length].decode()
+    return Request(request_id, content_type, accept, frame[start + accept_length :])
+
+
+def encode_reply(reply: Reply) -> bytes:
+    content_type = reply.content_type.encode()
+    latency = NO_LATENCY if reply.model_latency_us is None else reply.model_latency_us
+    head = REPLY_HEAD.pack(reply.id, reply.status, latency, len(content_type))
+    size = len(head) + len(content_type) + len(reply.body)
+    return b"".join((LENGTH.pack(size), head, content_type, reply.body))
+
+
+def decode_reply(frame: bytes) -> Reply:
+    request_id, status, latency, type_length = REPLY_HEAD.unpack_from(frame)
+    start = REPLY_HEAD.size
+    content_type = frame[start : start + type_length].decode()
+    model_us = None if latency == NO_LATENCY else latency
+    return Reply(request_id, status, model_us, content_type, frame[start + type_length :])
+
+
+def error_reply(request_id: int, status: int, document: dict[str, Any]) -> Reply:
+    return Reply(request_id, status, None, "application/json", json.dumps(document).encode())
+
+
+def take_frames(buffer: bytearray) -> list[bytes]:
+    """Every whole frame at the start of ``buffer`` (removed from it), without lengths."""
+    frames = []
+    offset = 0
+    while len(buffer) - offset >= LENGTH.size:
+        (size,) = LENGTH.unpack_from(buffer, offset)
+        end = offset + LENGTH.size + size
+        if len(buffer) < end:
+            break
+        frames.append(bytes(buffer[offset + LENGTH.size : end]))
+        offset = end
+    if offset:
+        del buffer[:offset]
+    return frames
+
+
+def receive_frame(sock: socket.socket) -> bytes:
+    """One frame from a blocking socket; ConnectionError when the peer closed it."""
+    (size,) = LENGTH.unpack(_receive_exactly(sock, LENGTH.size))
+    return _receive_exactly(sock, size)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the instance closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,75 @@
+"""Instances are processes: a variant runs as many as it asks for, requests go to each, and
+one killed with ``kill -9`` is replaced while the endpoint keeps answering."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+from urllib.parse import quote
+
+from serving_testing import breast_cancer, deploy, trained_model
+
+from shipyard.serving.fleet import VariantFleet
+
+WAIT_SECONDS = 60
+
+
+def fleet_of(api: Any, endpoint: str, variant: str = "AllTraffic") -> VariantFleet:
+    deployment = api.client.app.state.context.extras["model_host"].deployment(endpoint)
+    [served] = [v for v in deployment.variants if v.name == variant]
+    return served.fleet
+
+
+def wait_for_instances(fleet: VariantFleet, count: int, gone: set[int]) -> set[int]:
+    """The pids of the fleet once it has ``count`` instances none of which is in ``gone``."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        pids = {instance.pid for instance in fleet.instances}
+        if len(pids) == count and not pids & gone:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"the fleet did not get back to {count} instances: {fleet.instances}")
+
+
+def test_a_killed_instance_is_replaced_and_no_request_fails(api, tmp_path) -> None:
+    train, validation = breast_cancer(tmp_path / "data")
+    model = trained_model(api, train, "xgboost", {"num_round": 5, "max_depth": 2})
+    endpoint = deploy(api, [{"model_name": model, "initial_instance_count": 2}])
+    fleet = fleet_of(api, endpoint)
+    pids = wait_for_instances(fleet, 2, set())
+    assert os.getpid() not in pids
+    body = json.dumps(validation.drop(columns=["target"]).values[:3].tolist()).encode()
+    expected = api.invoke(endpoint, body, "application/json").json()
+
+    victim = min(pids)
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(100):  # through the death, the retry and the replacement
+        answer = api.invoke(endpoint, body, "application/json")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == expected
+    replaced = wait_for_instances(fleet, 2, {victim})
+    assert len(replaced - pids) == 1
+
+    description = api.get(f"/api/v1/endpoints/{endpoint}").json()
+    [variant] = description["variant_status"]
+    assert variant["current_instance_count"] == 2 and variant["desired_instance_count"] == 2
+    api.client.app.state.context.extras["logs"].flush()
+    group = quote(f"/shipyard/endpoints/{endpoint}", safe="")
+    logged = api.get(f"/api/v1/log-groups/{group}/events", params={"pattern": "replacement"})
+    assert f"exited with code -{int(signal.SIGKILL)}" in logged.text, logged.text
+
+
+def test_a_lone_instance_killed_is_waited_for(api, tmp_path) -> None:
+    train, validation = breast_cancer(tmp_path / "data")
+    model = trained_model(api, train, "xgboost", {"num_round": 5, "max_depth": 2})
+    endpoint = deploy(api, [{"model_name": model}])
+    fleet = fleet_of(api, endpoint)
+    [pid] = wait_for_instances(fleet, 1, set())
+    os.kill(pid, signal.SIGKILL)
+    body = json.dumps(validation.drop(columns=["target"]).values[:1].tolist()).encode()
+    answer = api.invoke(endpoint, body, "application/json")
+    assert answer.status_code == 200, answer.text
+    wait_for_instances(fleet, 1, {pid})
