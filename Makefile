@@ -29,6 +29,7 @@ benchmark: install
 	$(PYTHON) benchmarks/pipeline_caching.py
 	$(PYTHON) benchmarks/metrics.py
 	$(PYTHON) benchmarks/serving.py
+	$(PYTHON) benchmarks/batch_transform.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage

@@ -123,26 +123,72 @@ def test_a_parquet_dataset_sent_whole(served):
     assert output_lines(served, output["output_uri"]) == expected
 
 
-def test_a_bad_record_later_in_a_file_fails_the_job_naming_it(served):
-    rows = features_of(served).iloc[:5].copy()
+def test_failed_records_are_reported_beside_an_output_line_each(served):
+    """Records the model cannot take get an empty output, in place, and a line in the
+    file's errors file; the others are predicted, and the job completes."""
+    features = features_of(served)
+    rows = pd.concat([features, features]).iloc[:300].reset_index(drop=True)
     text = rows.to_csv(index=False).splitlines()
     text[4] = ",".join(["oops"] * rows.shape[1])  # record 4: not numbers
+    text[150] = text[150] + ",1"  # record 150: a field too many
+    text[151] = text[151].rsplit(",", 1)[0]  # record 151: one too few
     path = served.root / "broken.csv"
     path.write_text("\n".join(text) + "\n")
-    name = unique("bt-broken")
-    response = served.post(
-        "/api/v1/transform-jobs",
-        json={
-            "name": name,
-            "model_name": served.model_name,
-            "transform_input": {"data_source": str(path)},
-        },
+    done = served.transform(
+        {"data_source": str(path)},
+        data_processing={"join_source": "Input", "output_filter": "$[-1]"},
     )
-    assert response.status_code == 201, response.text
-    done = served.wait_for(f"/api/v1/transform-jobs/{name}")
+    assert done["records_processed"] == 300 and done["records_failed"] == 3
+    (output,) = done["outputs"]
+    assert output["records"] == 300 and output["records_failed"] == 3
+    assert output["errors_uri"] == output["output_uri"] + ".errors"
+    assert done["final_metrics"]["records_failed"] == 3
+
+    written = served.lines(output["output_uri"])
+    expected = [str(p) for p in served.loaded_model().predict(rows)["predictions"]]
+    failed = {4, 150, 151}
+    assert len(written) == 300
+    for record, (line, prediction) in enumerate(zip(written, expected, strict=True), start=1):
+        assert line == ('""' if record in failed else prediction), record
+    errors = [json.loads(line) for line in served.lines(output["errors_uri"])]
+    assert [e["record"] for e in errors] == [4, 150, 151]
+    assert "must be numeric" in errors[0]["reason"]
+    assert errors[1]["reason"] == "the record has 31 fields; the header has 30"
+    assert errors[2]["reason"] == "the record has 29 fields; the header has 30"
+
+
+def test_a_job_whose_every_record_fails_ends_failed_with_the_first_reason(served):
+    rows = features_of(served).iloc[:6]
+    text = rows.to_csv(index=False).splitlines()
+    text[1:] = [",".join(["bad"] * rows.shape[1])] * 6
+    path = served.root / "all-bad.csv"
+    path.write_text("\n".join(text) + "\n")
+    done = served.run_job({"data_source": str(path)})
     assert done["status"] == "Failed"
-    assert "broken.csv" in done["failure_reason"] and "must be numeric" in done["failure_reason"]
-    assert done["outputs"] == []
+    reason = done["failure_reason"]
+    assert reason.startswith("every record failed; the first, record 1 of file://"), reason
+    assert "all-bad.csv" in reason and "must be numeric" in reason
+    (output,) = done["outputs"]
+    assert output["records"] == output["records_failed"] == 6
+    assert done["records_failed"] == 6
+
+
+def test_a_bad_file_past_the_checked_ones_fails_the_job_naming_it(served, monkeypatch):
+    """Create reads the first files of a prefix; the job checks every file before it
+    writes anything, as create would have."""
+    monkeypatch.setattr("shipyard.serving.batch.validation.MAX_CHECKED_FILES", 1)
+    features = features_of(served)
+    store = served.context.store
+    prefix = f"staging/{unique('mixed')}"
+    store.put_bytes(f"{prefix}/a.csv", features.iloc[:10].to_csv(index=False).encode())
+    narrow = features.iloc[:10, :5].to_csv(index=False, header=False).encode()
+    store.put_bytes(f"{prefix}/b.csv", narrow)
+    done = served.run_job({"data_source": f"shipyard://{prefix}"})
+    assert done["status"] == "Failed"
+    assert done["failure_reason"].startswith(
+        f"the first row of shipyard://{prefix}/b.csv has 5 fields"
+    ), done["failure_reason"]
+    assert done["outputs"] == [] and done["records_total"] is None
 
 
 def test_a_model_whose_files_changed_since_it_was_created_is_not_loaded(served, tmp_path):

@@ -13,6 +13,10 @@ def files(idle):
     features = idle.validation.drop(columns=["target"]).iloc[:20]
     root = idle.root
     features.to_csv(root / "good.csv", index=False)
+    features.to_csv(root / "bare.csv", index=False, header=False)
+    features.to_json(root / "good.jsonl", orient="records", lines=True)
+    features.assign(prediction=1).to_parquet(root / "predicted.parquet", index=False)
+    (idle.context.store.root / "folders" / "without" / "files").mkdir(parents=True)
     features.iloc[:, :5].to_csv(root / "narrow.csv", index=False, header=False)
     features.iloc[:, :5].to_json(root / "narrow.jsonl", orient="records", lines=True)
     (root / "not-json.jsonl").write_text("{oops\n")
@@ -40,6 +44,10 @@ CASES = {
     "an empty prefix": (
         lambda r: {"transform_input": {"data_source": "shipyard://nothing/here"}},
         "transform_input.data_source: shipyard://nothing/here is neither a stored file",
+    ),
+    "a prefix of folders without files": (
+        lambda r: {"transform_input": {"data_source": "shipyard://folders"}},
+        "transform_input.data_source: shipyard://folders is neither a stored file nor a prefix",
     ),
     "a missing dataset": (
         lambda r: {"transform_input": {"data_source": "no-such-dataset"}},
@@ -110,6 +118,83 @@ CASES = {
     "an unknown accept": (
         lambda r: {"transform_output": {"accept": "application/xml"}},
         "transform_output.accept:",
+    ),
+    "an input filter that is no JSONPath": (
+        {"data_processing": {"input_filter": "features"}},
+        "data_processing.input_filter: 'features' must start with $",
+    ),
+    "an input filter that does not parse": (
+        {"data_processing": {"input_filter": "$[1:x]"}},
+        "data_processing.input_filter: '$[1:x]' is not a filter Shipyard reads",
+    ),
+    "an input filter past the record": (
+        {"data_processing": {"input_filter": "$[0,40]"}},
+        "data_processing.input_filter:",
+        "good.csv: $[0,40] picks index 40; the record has 30 fields",
+    ),
+    "an input filter leaving features out": (
+        {"data_processing": {"input_filter": "$[1:]"}},
+        "data_processing.input_filter: the columns of",
+        "that $[1:] picks lack the model's features",
+        "mean radius",
+    ),
+    "an input filter by name on a CSV without a header": (
+        lambda r: {
+            "transform_input": {"data_source": str(r / "bare.csv")},
+            "data_processing": {"input_filter": "$['mean radius']"},
+        },
+        "data_processing.input_filter:",
+        "picks by name; these records have no column names",
+    ),
+    "an input filter of a key JSON records lack": (
+        lambda r: {
+            "transform_input": {
+                "data_source": str(r / "good.jsonl"),
+                "content_type": "application/jsonlines",
+            },
+            "data_processing": {"input_filter": "$.features"},
+        },
+        "data_processing.input_filter: the first record of",
+        "$.features picks 'features'; the record has no such key",
+    ),
+    "an output filter past the joined record": (
+        {"data_processing": {"join_source": "Input", "output_filter": "$[0,31]"}},
+        "data_processing.output_filter: $[0,31] picks index 31; the record has 31 fields "
+        "(of the joined output record)",
+    ),
+    "an output filter of a key the output lacks": (
+        lambda r: {
+            "transform_input": {
+                "data_source": str(r / "good.jsonl"),
+                "content_type": "application/jsonlines",
+            },
+            "transform_output": {"accept": "application/jsonlines"},
+            "data_processing": {"output_filter": "$.label"},
+        },
+        "data_processing.output_filter: $.label picks 'label'; the record has no such key",
+    ),
+    "a join in another format": (
+        {
+            "transform_output": {"accept": "application/jsonlines"},
+            "data_processing": {"join_source": "Input"},
+        },
+        "data_processing.join_source:",
+        "transform_output.accept must be text/csv (it is application/jsonlines)",
+    ),
+    "a joined parquet column taken": (
+        lambda r: {
+            "transform_input": {
+                "data_source": str(r / "predicted.parquet"),
+                "content_type": "application/x-parquet",
+            },
+            "transform_output": {"accept": "application/x-parquet"},
+            "data_processing": {"join_source": "Input"},
+        },
+        "data_processing.join_source: the input has a column 'prediction'",
+    ),
+    "an unknown join source": (
+        {"data_processing": {"join_source": "Output"}},
+        "data_processing.join_source:",
     ),
     "no concurrency": ({"max_concurrent_transforms": 0}, "max_concurrent_transforms:"),
     "an unknown strategy": ({"batch_strategy": "Everything"}, "batch_strategy:"),

@@ -1,31 +1,38 @@
-"""``shipyard transform create|list|describe|stop``: batch predictions over files."""
+"""``shipyard transform create|wait|list|describe|stop``: batch predictions over files."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipyard.cli.common import (
     JsonOption,
     TokenOption,
     UrlOption,
+    console,
     handle_errors,
     print_json,
     print_record,
     session,
 )
-from shipyard.cli.jobs import add_list_command, exit_if_failed_or_stopped, wait_with_progress
+from shipyard.cli.jobs import POLL_SECONDS, add_list_command, exit_if_failed_or_stopped
+from shipyard.sdk.jobs import FINAL_STATUSES
 from shipyard.sdk.transform import Transformer, TransformJob
 
 app = typer.Typer(help="Batch transform jobs: predictions over files.", no_args_is_help=True)
 JobName = Annotated[str, typer.Argument(help="Transform job name.", show_default=False)]
 
-LIST_COLUMNS = ("name", "status", "model_name", "records_processed", "created_at")
+LIST_COLUMNS = (
+    "name", "status", "model_name", "records_processed", "records_failed", "created_at",
+)  # fmt: skip
 DESCRIBE_FIELDS = (
     "name", "status", "secondary_status", "failure_reason", "model_name", "input", "accept",
-    "output_uri", "files", "records_processed", "batch_strategy", "max_concurrent_transforms",
-    "max_payload_mb", "created_at", "started_at", "ended_at",
+    "data_processing", "output_uri", "files", "records_total", "records_processed",
+    "records_failed", "batch_strategy", "max_concurrent_transforms", "max_payload_mb",
+    "created_at", "started_at", "ended_at",
 )  # fmt: skip
 
 
@@ -44,7 +51,20 @@ def create(
         str, typer.Option(help="text/csv, application/jsonlines or application/x-parquet.")
     ] = "text/csv",
     split_type: Annotated[str, typer.Option(help="Line (each line a record) or None.")] = "Line",
-    accept: Annotated[str, typer.Option(help="text/csv or application/jsonlines.")] = "text/csv",
+    accept: Annotated[
+        str, typer.Option(help="text/csv, application/jsonlines or application/x-parquet.")
+    ] = "text/csv",
+    input_filter: Annotated[
+        str | None,
+        typer.Option(help="What of each record the model gets (JSONPath): $[1:], $.features."),
+    ] = None,
+    join_source: Annotated[
+        str | None, typer.Option(help="Input: write each output joined to its input record.")
+    ] = None,
+    output_filter: Annotated[
+        str | None,
+        typer.Option(help="What of each (joined) output is written (JSONPath): $[0,-1]."),
+    ] = None,
     strategy: Annotated[str, typer.Option(help="MultiRecord or SingleRecord.")] = "MultiRecord",
     max_concurrent_transforms: Annotated[
         int, typer.Option(help="Mini-batches predicted at once.")
@@ -69,18 +89,54 @@ def create(
         session=session(url, token),
     )
     job = transformer.transform(
-        data, content_type=content_type, split_type=split_type, job_name=name, wait=False
+        data,
+        content_type=content_type,
+        split_type=split_type,
+        input_filter=input_filter,
+        join_source=join_source,
+        output_filter=output_filter,
+        job_name=name,
+        wait=False,
     )
-    if wait:
-        description = wait_with_progress(job, logs=False, quiet=json_output, shown=_progress)
-    else:
-        description = job.describe()
+    description = wait_for_records(job, quiet=json_output) if wait else job.describe()
     _show(description, json_output)
     exit_if_failed_or_stopped(description)
 
 
-def _progress(description: dict[str, Any]) -> str:
-    return f"{description['secondary_status']}, {description['records_processed']} records"
+@app.command("wait")
+@handle_errors
+def wait_command(
+    name: JobName, json_output: JsonOption = False, url: UrlOption = None, token: TokenOption = None
+) -> None:
+    """Wait for a transform job to end, showing a bar of its records."""
+    description = wait_for_records(TransformJob(name, session(url, token)), quiet=json_output)
+    _show(description, json_output)
+    exit_if_failed_or_stopped(description)
+
+
+def wait_for_records(job: TransformJob, *, quiet: bool) -> dict[str, Any]:
+    """Poll ``job`` until it ends, showing its status and a bar of the records processed
+    over its records in all (once the job counted them); the last description. The bar
+    stays on screen: its last state is the job's record count."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("records{task.fields[failed]}"), TimeElapsedColumn(),
+        console=console, disable=quiet,
+    ) as progress:  # fmt: skip
+        task = progress.add_task(f"{job.name}: Pending", total=None, failed="")
+        while True:
+            description = job.describe()
+            failed = description["records_failed"]
+            progress.update(
+                task,
+                description=f"{job.name}: {description['secondary_status']}",
+                completed=description["records_processed"],
+                total=description["records_total"],
+                failed=f", {failed} failed" if failed else "",
+            )
+            if description["status"] in FINAL_STATUSES:
+                return description
+            time.sleep(POLL_SECONDS)
 
 
 def _show(description: dict[str, Any], json_output: bool) -> None:
@@ -92,13 +148,23 @@ def _show(description: dict[str, Any], json_output: bool) -> None:
 
 def _summary(description: dict[str, Any]) -> dict[str, Any]:
     source = description["transform_input"]
-    files = [f"{o['output_uri']} ({o['records']} records)" for o in description["outputs"]]
+    files = [_file_line(o) for o in description["outputs"]]
+    processing = description["data_processing"]
+    changed = {k: v for k, v in processing.items() if v != {"join_source": "None"}.get(k, "$")}
     return {
         **description,
         "input": f"{source['uri']} ({source['content_type']}, {source['files']} files)",
         "accept": description["transform_output"]["accept"],
+        "data_processing": ", ".join(f"{k} {v}" for k, v in changed.items()) or None,
         "files": "\n".join(files) or None,
     }
+
+
+def _file_line(output: dict[str, Any]) -> str:
+    line = f"{output['output_uri']} ({output['records']} records"
+    if output.get("records_failed"):
+        line += f", {output['records_failed']} failed: {output['errors_uri']}"
+    return line + ")"
 
 
 add_list_command(app, collection="transform-jobs", columns=LIST_COLUMNS)

@@ -2,7 +2,10 @@
 shape of ``sagemaker.transformer``.
 
     transformer = Transformer("fraud-model", accept="text/csv", max_concurrent_transforms=2)
-    job = transformer.transform("shipyard://processing-jobs/prep/output/scoring")
+    job = transformer.transform(
+        "shipyard://processing-jobs/prep/output/scoring",
+        input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
+    )
     transformer.output_path  # shipyard://transform-jobs/<job>/output, a .out per file
 """
 
@@ -35,8 +38,9 @@ class TransformJob(JobResource):
 class Transformer:
     """Batch predictions of the model ``model_name`` (a model created from a training
     job). ``strategy`` MultiRecord sends mini-batches of up to ``max_payload`` MB,
-    SingleRecord one record at a time; ``accept`` is text/csv (one prediction per line) or
-    application/jsonlines (a JSON object per record)."""
+    SingleRecord one record at a time; ``accept`` is text/csv (one prediction per line),
+    application/jsonlines (a JSON object per record) or application/x-parquet (a row per
+    record)."""
 
     def __init__(
         self,
@@ -72,12 +76,20 @@ class Transformer:
         *,
         content_type: str | None = None,
         split_type: str = "Line",
+        input_filter: str | None = None,
+        join_source: str | None = None,
+        output_filter: str | None = None,
         job_name: str | None = None,
         wait: bool = True,
         logs: bool = False,
     ) -> TransformJob:
         """Predict every record of ``data``: a local file or DataFrame (uploaded for you), a
-        ``shipyard://`` file or prefix, or a dataset name. A DataFrame is sent as parquet."""
+        ``shipyard://`` file or prefix, or a dataset name. A DataFrame is sent as parquet.
+
+        As SageMaker's: ``input_filter`` picks what of each record the model gets
+        (JSONPath: ``"$[1:]"``, ``"$.features"``), ``join_source="Input"`` writes each
+        output joined to its record, ``output_filter`` picks what of that is written
+        (``"$[0,-1]"``, ``"$['id','SageMakerOutput']"``)."""
         if content_type is None:
             content_type = PARQUET if hasattr(data, "to_parquet") else "text/csv"
         name = job_name or unique_name(self.base_transform_job_name or self.model_name)
@@ -95,6 +107,7 @@ class Transformer:
                 "split_type": split_type,
             },
             "transform_output": {"accept": self.accept},
+            "data_processing": _data_processing(input_filter, join_source, output_filter),
             "max_concurrent_transforms": self.max_concurrent_transforms,
             "max_payload_mb": self.max_payload,
             "batch_strategy": self.strategy,
@@ -114,3 +127,15 @@ class Transformer:
         if self.latest_transform_job is None:
             raise ValidationError("call transform() first: no transform job yet")
         return self.latest_transform_job.describe()["output_uri"]
+
+
+def _data_processing(
+    input_filter: str | None, join_source: str | None, output_filter: str | None
+) -> dict[str, str]:
+    """The request's ``data_processing``: what was given (the server has the defaults)."""
+    given = {
+        "input_filter": input_filter,
+        "join_source": join_source,
+        "output_filter": output_filter,
+    }
+    return {key: value for key, value in given.items() if value is not None}

@@ -14,7 +14,9 @@ from shipyard.core.db import Base
 
 class TransformJob(Base):
     """``transform_input`` holds the request's input and what it resolved to (uri, content
-    hash, the files); ``reconciled`` turns true once the ended job's output is in lineage."""
+    hash, the files); ``data_processing`` its filters and join (None: a job created before
+    they were, which had none); ``reconciled`` turns true once the ended job's output is in
+    lineage."""
 
     __tablename__ = "transform_jobs"
 
@@ -24,6 +26,7 @@ class TransformJob(Base):
     model_data_uri: Mapped[str] = mapped_column(String(512))
     transform_input: Mapped[dict[str, Any]] = mapped_column(JSON)
     transform_output: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data_processing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     max_concurrent_transforms: Mapped[int] = mapped_column(Integer)
     max_payload_mb: Mapped[int] = mapped_column(Integer)
     batch_strategy: Mapped[str] = mapped_column(String(16))

@@ -1,10 +1,12 @@
-"""The records of a batch transform: an input file in mini-batches, each parsed the way an
-endpoint parses a request body, and the predictions written one line per record.
+"""The records of a batch transform's input: how a file reads (its :class:`Layout`, checked
+on its first record), its records in mini-batches, and each mini-batch as the rows to
+predict on, parsed the way an endpoint parses a request body.
 
 A CSV file may start with a header row naming (at least) the model's features — its other
 columns are ignored — or hold the features alone, in the model's order. A JSON lines file
 holds one record per line: an object with the features by name, or a list of them in
-order. A parquet file's rows are its records, its feature columns read by name.
+order. A parquet file's rows are its records, its feature columns read by name. The
+``input_filter`` picks what of each record is sent (see :mod:`.selectors`).
 """
 
 from __future__ import annotations
@@ -14,29 +16,33 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shipyard.core.errors import ValidationError
-from shipyard.serving.payloads import MAX_ROWS, parse_body, render
+from shipyard.serving.batch.selectors import Selector
+from shipyard.serving.payloads import MAX_ROWS, parse_body
+from shipyard.training.algorithms.dataset import shorten_names
 
 CSV = "text/csv"
 PARQUET = "application/x-parquet"
 JSON_LINES = "application/jsonlines"
-# a record's outputs as one JSON line: the plural of the endpoint's answer, made singular
-RECORD_KEYS = {"predictions": "prediction", "distances": "distance", "scores": "score"}
+SOURCE_FIELD = "transform_input.data_source"
+INPUT_FILTER_FIELD = "data_processing.input_filter"
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Records ``first`` (1-based) onwards of a file: their lines, or a parquet batch."""
+    """Records ``first`` (1-based) onwards of a file: their lines, or a parquet batch;
+    ``error``: why its one record cannot be sent at all."""
 
     first: int
     lines: list[bytes] | None = None
     table: pa.RecordBatch | None = None
+    error: str | None = None
 
     @property
     def size(self) -> int:
@@ -45,8 +51,31 @@ class Batch:
         assert self.table is not None
         return self.table.num_rows
 
+    def part(self, start: int, stop: int) -> Batch:
+        """Its records ``start`` to ``stop`` (0-based, ``stop`` excluded)."""
+        if self.lines is not None:
+            return Batch(self.first + start, lines=self.lines[start:stop])
+        assert self.table is not None
+        return Batch(self.first + start, table=self.table.slice(start, stop - start))
 
-def first_line(handle: Any, limit: int) -> bytes:
+
+@dataclass(frozen=True)
+class Layout:
+    """How one file's records read. ``columns``: the names of a record's columns (a CSV
+    header, a parquet schema), ``width`` their number (of a CSV record: its first row's);
+    ``picked``: the columns the input filter sends (None: the whole record), ``selector``
+    the filter itself (applied to each JSON record)."""
+
+    content_type: str
+    selector: Selector
+    columns: list[str] | None = None
+    width: int | None = None
+    picked: list[int] | None = None
+    has_header: bool = False
+    schema: pa.Schema | None = None
+
+
+def first_line(handle: IO[bytes], limit: int) -> bytes:
     """The file's first line that is not blank, read no further than ``limit`` bytes."""
     read = 0
     while read < limit:
@@ -69,28 +98,146 @@ def csv_header(line: bytes, feature_names: Sequence[str]) -> list[str] | None:
     return fields if set(feature_names) <= set(fields) else None
 
 
-def read_batches(
-    path: Path,
+# ---- a file's layout, checked on its first record ------------------------------------
+def read_layout(
+    handle: IO[bytes],
+    uri: str,
     content_type: str,
-    split_type: str,
-    single_record: bool,
-    max_bytes: int,
-    has_header: bool = False,
+    features: list[str],
+    selector: Selector,
+    limit: int,
+) -> Layout:
+    """How the file open as ``handle`` reads, once its first record (its parquet schema)
+    holds what the model takes after the input filter; ValidationError naming the field
+    (``transform_input.data_source``, ``data_processing.input_filter``) otherwise."""
+    if content_type == PARQUET:
+        try:
+            schema = pq.ParquetFile(handle).schema_arrow
+        except Exception as exc:
+            raise ValidationError(
+                f"{uri} is not a readable parquet file ({exc})", SOURCE_FIELD
+            ) from None
+        names = [str(name) for name in schema.names]
+        picked = _pick(selector, uri, names=names)
+        _check_named(uri, [names[i] for i in picked], features, selector)
+        return Layout(
+            content_type, selector, names, len(names), _unless_all(picked, len(names)),
+            schema=schema,
+        )  # fmt: skip
+    line = first_line(handle, limit)
+    if not line:
+        raise ValidationError(f"{uri} holds no records", SOURCE_FIELD)
+    if content_type == CSV:
+        return _csv_layout(uri, line, features, selector)
+    _check_json_record(uri, line, features, selector)
+    return Layout(content_type, selector)
+
+
+def _csv_layout(uri: str, line: bytes, features: list[str], selector: Selector) -> Layout:
+    if b"\x00" in line:
+        raise ValidationError(f"{uri} is not a CSV file: it holds binary data", SOURCE_FIELD)
+    header = csv_header(line, features)
+    fields = csv_fields(line)
+    if header is not None:
+        picked = _pick(selector, uri, names=header)
+        _check_named(uri, [header[i] for i in picked], features, selector)
+        return Layout(
+            CSV, selector, header, len(header), _unless_all(picked, len(header)), has_header=True
+        )
+    picked = _pick(selector, uri, width=len(fields))
+    if len(picked) != len(features):
+        after = "" if selector.is_whole else f" ({len(picked)} picked by {selector.text})"
+        raise ValidationError(
+            f"the first row of {uri} has {len(fields)} fields{after} and is no header naming "
+            f"the model's features; the model takes {len(features)} ({shorten_names(features)})",
+            SOURCE_FIELD if selector.is_whole else INPUT_FILTER_FIELD,
+        )
+    return Layout(CSV, selector, None, len(fields), _unless_all(picked, len(fields)))
+
+
+def _check_json_record(uri: str, line: bytes, features: list[str], selector: Selector) -> None:
+    try:
+        record: Any = json.loads(line)
+    except ValueError as exc:
+        raise ValidationError(
+            f"the first line of {uri} is not a JSON record ({exc})", SOURCE_FIELD
+        ) from None
+    field = SOURCE_FIELD if selector.is_whole else INPUT_FILTER_FIELD
+    try:
+        sent = selector.select(record)
+    except ValidationError as exc:
+        raise ValidationError(f"the first record of {uri}: {exc.message}", field) from None
+    picked = "" if selector.is_whole else f" (what {selector.text} picks)"
+    if isinstance(sent, dict):
+        _check_named(uri, [str(k) for k in sent], features, selector)
+    elif isinstance(sent, list):
+        if len(sent) != len(features):
+            raise ValidationError(
+                f"the first record of {uri}{picked} has {len(sent)} values; the model takes "
+                f"{len(features)} features ({shorten_names(features)})",
+                field,
+            )
+    elif not (isinstance(sent, str) and len(features) == 1):
+        raise ValidationError(
+            f"the records of {uri}{picked} must be JSON objects (features by name) or lists",
+            field,
+        )
+
+
+def _pick(
+    selector: Selector, uri: str, *, names: list[str] | None = None, width: int | None = None
+) -> list[int]:
+    try:
+        return selector.columns(names) if names is not None else selector.positions(width or 0)
+    except ValidationError as exc:
+        raise ValidationError(f"{uri}: {exc.message}", INPUT_FILTER_FIELD) from None
+
+
+def _unless_all(picked: list[int], width: int) -> list[int] | None:
+    return None if picked == list(range(width)) else picked
+
+
+def _check_named(uri: str, columns: list[str], features: list[str], selector: Selector) -> None:
+    missing = [f for f in features if f not in set(columns)]
+    if missing and selector.is_whole:
+        raise ValidationError(
+            f"{uri} lacks the model's features {shorten_names(missing)}", SOURCE_FIELD
+        )
+    if missing:
+        raise ValidationError(
+            f"the columns of {uri} that {selector.text} picks lack the model's features "
+            f"{shorten_names(missing)}",
+            INPUT_FILTER_FIELD,
+        )
+
+
+# ---- records in mini-batches ---------------------------------------------------------
+def count_records(path: Path, layout: Layout) -> int:
+    """How many records the file holds (what :func:`read_batches` will yield)."""
+    if layout.content_type == PARQUET:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return lines - 1 if layout.has_header else lines
+
+
+def read_batches(
+    path: Path, layout: Layout, split_type: str, single_record: bool, max_bytes: int
 ) -> Iterator[Batch]:
     """The records of ``path`` in order, in batches of at most ``max_bytes`` (one record
     each with ``single_record``; a whole file with ``split_type`` None, up to the rows one
-    request may hold). ``has_header``: the first line of a CSV is its header, no record."""
+    request may hold)."""
     if split_type == "None":
         single_record, max_bytes = False, max(max_bytes, path.stat().st_size + 1)
-    if content_type == PARQUET:
+    if layout.content_type == PARQUET:
         yield from _parquet_batches(path, single_record, max_bytes)
         return
     with path.open("rb") as handle:
-        yield from _line_batches(handle, has_header, single_record, max_bytes)
+        yield from _line_batches(handle, layout.has_header, single_record, max_bytes)
 
 
 def _line_batches(
-    handle: Any, skip_first: bool, single_record: bool, max_bytes: int
+    handle: IO[bytes], skip_first: bool, single_record: bool, max_bytes: int
 ) -> Iterator[Batch]:
     batch: list[bytes] = []
     size, records = 0, 0
@@ -101,14 +248,15 @@ def _line_batches(
         if skip_first:
             skip_first = False
             continue
-        if len(line) >= max_bytes:
-            raise ValidationError(
-                f"the record on line {number} is {len(line)} bytes, more than max_payload_mb"
-            )
         full = size + len(line) + 1 > max_bytes or len(batch) >= MAX_ROWS
         if batch and (single_record or full):
             yield Batch(records - len(batch) + 1, lines=batch)
             batch, size = [], 0
+        if len(line) >= max_bytes:
+            records += 1
+            error = f"the record (line {number}) is {len(line)} bytes, more than max_payload_mb"
+            yield Batch(records, lines=[line], error=error)
+            continue
         batch.append(line)
         size += len(line) + 1
         records += 1
@@ -130,34 +278,57 @@ def _parquet_batches(path: Path, single_record: bool, max_bytes: int) -> Iterato
         first += table.num_rows
 
 
-def to_frame(
-    batch: Batch, content_type: str, header: list[str] | None, feature_names: Sequence[str]
-) -> pd.DataFrame:
+# ---- a mini-batch as rows to predict on ----------------------------------------------
+def to_frame(batch: Batch, layout: Layout, feature_names: Sequence[str]) -> pd.DataFrame:
     """The batch's records as the rows to predict on (ValidationError when they are not)."""
     if batch.table is not None:
-        return _features(batch.table.to_pandas(), feature_names)
+        table = batch.table if layout.picked is None else batch.table.select(layout.picked)
+        return _features(table.to_pandas(), feature_names)
     assert batch.lines is not None
-    if content_type == CSV:
-        frame = parse_body(b"\n".join(batch.lines) + b"\n", CSV)
-        if header is not None:
-            if frame.shape[1] != len(header):
-                raise ValidationError(
-                    f"records have {frame.shape[1]} fields; the header has {len(header)}"
-                )
-            frame.columns = header
-        return _features(frame, feature_names)
+    if layout.content_type == CSV:
+        return _features(_csv_frame(batch.lines, layout), feature_names)
+    if layout.selector.is_whole:
+        body = b"[" + b",".join(batch.lines) + b"]"
+    else:
+        body = json.dumps([layout.selector.select(_json(line)) for line in batch.lines]).encode()
     try:
-        frame = parse_body(b"[" + b",".join(batch.lines) + b"]", "application/json")
+        frame = parse_body(body, "application/json")
     except ValidationError:
-        for offset, line in enumerate(batch.lines):
-            try:
-                json.loads(line)
-            except ValueError as exc:
-                raise ValidationError(
-                    f"record {batch.first + offset} is not valid JSON ({exc})"
-                ) from None
+        for line in batch.lines:
+            _json(line)  # the record that is no JSON, if one is not
         raise
     return _features(frame, feature_names)
+
+
+def _csv_frame(lines: list[bytes], layout: Layout) -> pd.DataFrame:
+    if layout.width is not None:
+        _check_widths(lines, layout)
+    frame = parse_body(b"\n".join(lines) + b"\n", CSV)
+    if layout.picked is not None:
+        frame = frame.iloc[:, layout.picked]
+    if layout.columns is not None:
+        names = layout.columns
+        frame.columns = names if layout.picked is None else [names[i] for i in layout.picked]
+    elif layout.picked is not None:
+        frame.columns = range(frame.shape[1])
+    return frame
+
+
+def _check_widths(lines: list[bytes], layout: Layout) -> None:
+    """Every record has the file's number of fields: a short row would be read with
+    missing values, and its joined output would put the prediction in another column."""
+    for line in lines:
+        fields = line.count(b",") + 1 if b'"' not in line else len(csv_fields(line))
+        if fields != layout.width:
+            what = "the header has" if layout.has_header else "the file's first record has"
+            raise ValidationError(f"the record has {fields} fields; {what} {layout.width}")
+
+
+def _json(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise ValidationError(f"not valid JSON ({exc})") from None
 
 
 def _features(frame: pd.DataFrame, feature_names: Sequence[str]) -> pd.DataFrame:
@@ -167,24 +338,3 @@ def _features(frame: pd.DataFrame, feature_names: Sequence[str]) -> pd.DataFrame
     if set(names) <= set(by_name) and len(by_name) > len(names):
         return frame[[by_name[n] for n in names]]
     return frame
-
-
-def render_records(result: dict[str, list[Any]], accept: str) -> bytes:
-    """One line per record: its prediction (CSV) or all it got, as a JSON object."""
-    if accept == CSV:
-        body, _ = render(result, CSV)
-        return body
-    count = len(next(iter(result.values()), []))
-    lines = [
-        json.dumps({RECORD_KEYS.get(k, k): v[i] for k, v in result.items()}, default=_plain)
-        for i in range(count)
-    ]
-    return "".join(line + "\n" for line in lines).encode()
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)

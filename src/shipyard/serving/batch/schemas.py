@@ -12,7 +12,7 @@ from shipyard.compute.schemas import Resources, StoppingCondition
 from shipyard.training.schemas import StatusTransition
 
 ContentType = Literal["text/csv", "application/x-parquet", "application/jsonlines"]
-Accept = Literal["text/csv", "application/jsonlines"]
+Accept = Literal["text/csv", "application/jsonlines", "application/x-parquet"]
 
 
 class TransformInput(BaseModel):
@@ -29,11 +29,26 @@ class TransformInput(BaseModel):
 
 class TransformOutput(BaseModel):
     """``text/csv``: one line per record, its prediction; ``application/jsonlines``: one
-    JSON object per record, its prediction and the model's other outputs (probabilities)."""
+    JSON object per record, its prediction and the model's other outputs (probabilities);
+    ``application/x-parquet``: one row per record, a column per output."""
 
     model_config = ConfigDict(extra="forbid")
 
     accept: Accept = "text/csv"
+
+
+class DataProcessing(BaseModel):
+    """SageMaker's DataProcessing: ``input_filter`` picks what of each input record is sent
+    to the model, ``join_source`` ``Input`` writes each output joined to its input record,
+    ``output_filter`` picks what of that (joined) output record is written. The filters
+    are JSONPath: ``$[1:]``, ``$[0,2:5]`` (fields by index), ``$.features``,
+    ``$['id','SageMakerOutput']`` (by key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_filter: str = Field(default="$", min_length=1, max_length=512)
+    join_source: Literal["None", "Input"] = "None"
+    output_filter: str = Field(default="$", min_length=1, max_length=512)
 
 
 class TransformJobIn(BaseModel):
@@ -46,6 +61,7 @@ class TransformJobIn(BaseModel):
     model_name: str
     transform_input: TransformInput
     transform_output: TransformOutput = Field(default_factory=TransformOutput)
+    data_processing: DataProcessing = Field(default_factory=DataProcessing)
     max_concurrent_transforms: int = Field(
         default=1, ge=1, le=64, description="Mini-batches predicted at the same time (threads)."
     )
@@ -78,7 +94,11 @@ class TransformOutputOut(BaseModel):
 class TransformFileOut(BaseModel):
     input_uri: str
     output_uri: str
-    records: int
+    records: int = Field(description="Records of the file; its output has one per record.")
+    records_failed: int = Field(default=0, description="Records whose output is empty.")
+    errors_uri: str | None = Field(
+        default=None, description="A JSON line per failed record (record, reason); if any."
+    )
 
 
 class TransformJobOut(BaseModel):
@@ -92,8 +112,13 @@ class TransformJobOut(BaseModel):
     transform_input: TransformInputOut
     transform_output: TransformOutputOut
     output_uri: str
+    data_processing: DataProcessing
     outputs: list[TransformFileOut] = Field(description="One per input file done so far.")
-    records_processed: int
+    records_total: int | None = Field(
+        description="Records of every input file, once the job counted them."
+    )
+    records_processed: int = Field(description="Records with their output written so far.")
+    records_failed: int = Field(description="Of those, the records whose output is empty.")
     max_concurrent_transforms: int
     max_payload_mb: int
     batch_strategy: str

@@ -1,9 +1,12 @@
 """Batch transform jobs: validate a request completely, queue it, describe it, stop it,
 and put its output in lineage once it completed.
 
-Each output file is reported by the job (a ``transform-output`` record) as soon as it is
-stored, so a description lists the files done so far; the output prefix's content hash
-comes with the job's last record (``transform-summary``).
+The job reports how many records its files hold once it counted them (a
+``transform-plan`` record), each output file as soon as it is stored (a
+``transform-output`` record, with its failed records), so a description lists the files
+done so far, and its running count in the ``records_processed`` and ``records_failed``
+metrics; the output prefix's content hash comes with its last record
+(``transform-summary``).
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.compute import service as compute
 from shipyard.compute.job_tables import JobTable, job_state
-from shipyard.compute.models import Job
+from shipyard.compute.models import Job, JobMetric
 from shipyard.compute.schemas import JobSpec, Resources, StoppingCondition
 from shipyard.core.artifacts import BaseArtifactStore, uri_for
 from shipyard.core.clock import utcnow
@@ -25,6 +29,7 @@ from shipyard.core.names import srn
 from shipyard.lineage import service as lineage
 from shipyard.serving.batch.models import TransformJob
 from shipyard.serving.batch.schemas import (
+    DataProcessing,
     TransformFileOut,
     TransformInputOut,
     TransformJobIn,
@@ -36,8 +41,10 @@ from shipyard.serving.batch.validation import MB, check_transform_job
 log = logging.getLogger(__name__)
 JOB_KIND = "transform"
 RUNTIME = "shipyard.serving.batch.runtime"
+PLAN_RECORD = "transform-plan"
 FILE_RECORD = "transform-output"
 SUMMARY_RECORD = "transform-summary"
+PROGRESS_METRICS = ("records_processed", "records_failed")
 JOBS = JobTable(TransformJob, "transform job")
 
 
@@ -63,6 +70,7 @@ def create_transform_job(
             "content_type": request.transform_input.content_type,
             "split_type": request.transform_input.split_type,
             "accept": request.transform_output.accept,
+            "data_processing": request.data_processing.model_dump(),
             "single_record": request.batch_strategy == "SingleRecord",
             "max_payload_bytes": request.max_payload_mb * MB,
             "max_concurrent_transforms": request.max_concurrent_transforms,
@@ -94,6 +102,7 @@ def create_transform_job(
             "files": len(source.files),
         },
         transform_output=request.transform_output.model_dump(),
+        data_processing=request.data_processing.model_dump(),
         max_concurrent_transforms=request.max_concurrent_transforms,
         max_payload_mb=request.max_payload_mb,
         batch_strategy=request.batch_strategy,
@@ -117,19 +126,23 @@ def create_transform_job(
 
 def describe_transform_job(session: Session, name: str) -> TransformJobOut:
     row, job = JOBS.find(session, name)
-    return to_out(row, job, _records(session, row.job_id))
+    return to_out(row, job, _records(session, row.job_id), _progress(session, job))
 
 
 def list_transform_jobs(
     session: Session, *, limit: int, offset: int, status: str | None = None
 ) -> list[TransformJobOut]:
     page = JOBS.page(session, limit=limit, offset=offset, status=status)
-    return [to_out(row, job, _records(session, row.job_id)) for row, job in page]
+    return [
+        to_out(row, job, _records(session, row.job_id), _progress(session, job))
+        for row, job in page
+    ]
 
 
 def stop_transform_job(session: Session, name: str) -> TransformJobOut:
     row, job = JOBS.find(session, name)
-    return to_out(row, compute.request_stop(session, job), _records(session, row.job_id))
+    stopped = compute.request_stop(session, job)
+    return to_out(row, stopped, _records(session, row.job_id), _progress(session, stopped))
 
 
 def job_id_of(session: Session, name: str) -> str:
@@ -159,9 +172,16 @@ def _reconcile(session: Session, row: TransformJob, job: Job | None) -> None:
 
 
 # ---- descriptions --------------------------------------------------------------------
-def to_out(row: TransformJob, job: Job, records: list[compute.EventRecord]) -> TransformJobOut:
+def to_out(
+    row: TransformJob,
+    job: Job,
+    records: list[compute.EventRecord],
+    progress: dict[str, float] | None = None,
+) -> TransformJobOut:
     files = [TransformFileOut.model_validate(r.data) for r in records if r.kind == FILE_RECORD]
     summary = _summary(records)
+    plans = [r.data for r in records if r.kind == PLAN_RECORD]
+    progress = progress or {}
     return TransformJobOut(
         **job_state(job),
         name=row.name,
@@ -175,8 +195,15 @@ def to_out(row: TransformJob, job: Job, records: list[compute.EventRecord]) -> T
             sha256=summary["sha256"] if summary else None,
         ),
         output_uri=row.output_uri,
+        data_processing=DataProcessing.model_validate(row.data_processing or {}),
         outputs=files,
-        records_processed=sum(f.records for f in files),
+        records_total=plans[-1]["records"] if plans else None,
+        records_processed=max(
+            sum(f.records for f in files), int(progress.get("records_processed", 0))
+        ),
+        records_failed=max(
+            sum(f.records_failed for f in files), int(progress.get("records_failed", 0))
+        ),
         max_concurrent_transforms=row.max_concurrent_transforms,
         max_payload_mb=row.max_payload_mb,
         batch_strategy=row.batch_strategy,
@@ -188,9 +215,26 @@ def to_out(row: TransformJob, job: Job, records: list[compute.EventRecord]) -> T
 
 
 def _records(session: Session, job_id: str) -> list[compute.EventRecord]:
-    return [
-        r for r in compute.read_events(session, job_id) if r.kind in (FILE_RECORD, SUMMARY_RECORD)
-    ]
+    kinds = (PLAN_RECORD, FILE_RECORD, SUMMARY_RECORD)
+    return [r for r in compute.read_events(session, job_id) if r.kind in kinds]
+
+
+def _progress(session: Session, job: Job) -> dict[str, float]:
+    """The job's last ``records_processed`` and ``records_failed``: its final metrics once
+    it ended, else the latest point of each (one row each, however long it ran)."""
+    if job.final_metrics:
+        return {k: v for k, v in job.final_metrics.items() if k in PROGRESS_METRICS}
+    latest = {}
+    for name in PROGRESS_METRICS:
+        value = session.scalar(
+            select(JobMetric.value)
+            .where(JobMetric.job_id == job.id, JobMetric.name == name)
+            .order_by(JobMetric.id.desc())
+            .limit(1)
+        )
+        if value is not None:
+            latest[name] = value
+    return latest
 
 
 def _summary(records: list[compute.EventRecord]) -> dict[str, Any] | None:

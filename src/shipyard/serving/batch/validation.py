@@ -1,7 +1,9 @@
 """Every check of a CreateTransformJob, before anything is queued: the model (it exists and
 answers one prediction per record), the input (it exists; its files read as records of
-the model's features: a header naming them or rows of as many fields, JSON records with
-them, parquet columns of them), the payload bound and the resources."""
+the model's features after the input filter: a header naming them or rows of as many
+fields, JSON records with them, parquet columns of them), the data processing (filters
+that parse and apply to those records, a join that writes the input's format), the
+payload bound and the resources."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from shipyard.core.artifacts import BaseArtifactStore, check_key
@@ -20,19 +21,18 @@ from shipyard.data.service import safe_filename
 from shipyard.processing import service as processing
 from shipyard.serving import service as serving
 from shipyard.serving.batch.models import TransformJob
+from shipyard.serving.batch.outputs import JOIN_FIELD, OUTPUT_FILTER_FIELD, OutputFormat
 from shipyard.serving.batch.records import (
-    CSV,
+    INPUT_FILTER_FIELD,
     JSON_LINES,
-    PARQUET,
-    csv_fields,
-    csv_header,
+    SOURCE_FIELD,
     first_line,
+    read_layout,
 )
 from shipyard.serving.batch.schemas import TransformJobIn
+from shipyard.serving.batch.selectors import parse_selector
 from shipyard.serving.loading import ModelSource
-from shipyard.training.algorithms.dataset import shorten_names
 
-SOURCE_FIELD = "transform_input.data_source"
 MAX_CHECKED_FILES = 100  # the first files of a prefix are read through; the rest at run time
 MB = 1024 * 1024
 
@@ -71,13 +71,14 @@ def check_transform_job(
             "mini-batches at a time",
             "resources.instance_count",
         )
+    _check_data_processing(request)
     source_input = request.transform_input
     source = processing.resolve_source(
         session, settings, store, source_input.data_source, SOURCE_FIELD
     )
     features = list(model.feature_names)
     for uri in source.files[:MAX_CHECKED_FILES]:
-        _check_file(store, uri, request, features)
+        _check_file(store, uri, request, model, features)
     files = [
         {"uri": uri, "output": _output_name(source.relative_name(uri))} for uri in source.files
     ]
@@ -87,8 +88,10 @@ def check_transform_job(
 
 
 def _check_file(
-    store: BaseArtifactStore, uri: str, request: TransformJobIn, features: list[str]
+    store: BaseArtifactStore, uri: str, request: TransformJobIn, model: Any, features: list[str]
 ) -> None:
+    """The file reads as records of the model (its first record, its parquet schema) and
+    the output filter applies to its outputs."""
     content_type = request.transform_input.content_type
     limit = request.max_payload_mb * MB
     if request.transform_input.split_type == "None":
@@ -99,67 +102,35 @@ def _check_file(
                 "with split_type None each file is one payload: split it by Line",
                 "transform_input.split_type",
             )
+    processing_request = request.data_processing
+    input_filter = parse_selector(processing_request.input_filter, INPUT_FILTER_FIELD)
     with processing.open_file(store, uri, SOURCE_FIELD) as handle:
-        if content_type == PARQUET:
-            try:
-                columns = [str(c) for c in pq.ParquetFile(handle).schema_arrow.names]
-            except Exception as exc:
-                raise ValidationError(
-                    f"{uri} is not a readable parquet file ({exc})", SOURCE_FIELD
-                ) from None
-            _check_named(uri, columns, features)
-            return
-        line = first_line(handle, limit)
-    if not line:
-        raise ValidationError(f"{uri} holds no records", SOURCE_FIELD)
-    if content_type == CSV:
-        _check_csv(uri, line, features)
-    elif content_type == JSON_LINES:
-        _check_json_line(uri, line, features)
+        layout = read_layout(handle, uri, content_type, features, input_filter, limit)
+    output_format = OutputFormat(
+        request.transform_output.accept,
+        layout,
+        join=processing_request.join_source == "Input",
+        selector=parse_selector(processing_request.output_filter, OUTPUT_FILTER_FIELD),
+        problem_type=model.problem_type,
+        classes=model.classes,
+    )
+    if content_type == JSON_LINES:
+        with processing.open_file(store, uri, SOURCE_FIELD) as handle:
+            output_format.check_record(json.loads(first_line(handle, limit)))
 
 
-def _check_csv(uri: str, line: bytes, features: list[str]) -> None:
-    if b"\x00" in line:
-        raise ValidationError(f"{uri} is not a CSV file: it holds binary data", SOURCE_FIELD)
-    if csv_header(line, features) is not None:
-        return
-    fields = len(csv_fields(line))
-    if fields != len(features):
+def _check_data_processing(request: TransformJobIn) -> None:
+    """The filters parse; a join writes the input's own format."""
+    processing_request = request.data_processing
+    parse_selector(processing_request.input_filter, INPUT_FILTER_FIELD)
+    parse_selector(processing_request.output_filter, OUTPUT_FILTER_FIELD)
+    content_type = request.transform_input.content_type
+    accept = request.transform_output.accept
+    if processing_request.join_source == "Input" and accept != content_type:
         raise ValidationError(
-            f"the first row of {uri} has {fields} fields and is no header naming the model's "
-            f"features; the model takes {len(features)} ({shorten_names(features)})",
-            SOURCE_FIELD,
-        )
-
-
-def _check_json_line(uri: str, line: bytes, features: list[str]) -> None:
-    try:
-        record: Any = json.loads(line)
-    except ValueError as exc:
-        raise ValidationError(
-            f"the first line of {uri} is not a JSON record ({exc})", SOURCE_FIELD
-        ) from None
-    if isinstance(record, dict):
-        _check_named(uri, [str(k) for k in record], features)
-    elif isinstance(record, list):
-        if len(record) != len(features):
-            raise ValidationError(
-                f"the first record of {uri} has {len(record)} values; the model takes "
-                f"{len(features)} features ({shorten_names(features)})",
-                SOURCE_FIELD,
-            )
-    elif not (isinstance(record, str) and len(features) == 1):
-        raise ValidationError(
-            f"the records of {uri} must be JSON objects (features by name) or lists",
-            SOURCE_FIELD,
-        )
-
-
-def _check_named(uri: str, columns: list[str], features: list[str]) -> None:
-    missing = [f for f in features if f not in set(columns)]
-    if missing:
-        raise ValidationError(
-            f"{uri} lacks the model's features {shorten_names(missing)}", SOURCE_FIELD
+            f"Input joins each output to its input record, so the output is the input's "
+            f"format: transform_output.accept must be {content_type} (it is {accept})",
+            JOIN_FIELD,
         )
 
 
