@@ -19,6 +19,9 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
         "json": {"name": "dummy", "algorithm": "xgboost", "channels": {"train": "/x.csv"}}
     },
     "/api/v1/models": {"json": {"name": "dummy", "training_job_name": "dummy"}},
+    "/api/v1/endpoints/{name}/variants/{variant}/scaling-policy": {
+        "json": {"target_value": 100, "max_capacity": 2}
+    },
     "/api/v1/endpoint-configs": {
         "json": {"name": "dummy", "production_variants": [{"model_name": "dummy"}]}
     },

@@ -22,6 +22,7 @@ from shipyard.monitoring.topics import service as topics
 from shipyard.pipelines import engine as pipelines
 from shipyard.pipelines import schedules as pipeline_schedules
 from shipyard.processing import service as processing
+from shipyard.serving.autoscaling.scaler import Autoscaler
 from shipyard.serving.batch import service as transform
 from shipyard.serving.host import ModelHost
 from shipyard.tuning import service as tuning
@@ -50,6 +51,9 @@ LOGS_SECONDS = 600.0
 DEPLOY_PENDING_ENDPOINTS = "deploy-pending-endpoints"
 SYNC_STOPPED_ENDPOINTS = "sync-stopped-endpoints"
 ENDPOINTS_SECONDS = 1.0
+AUTOSCALE = "autoscaling"
+TEND_SERVERLESS = "serverless"
+AUTOSCALING_SECONDS = 10.0  # the endpoint metrics' finest period
 
 
 def after_job_end(scheduler: Scheduler) -> None:
@@ -66,9 +70,12 @@ def after_job_end(scheduler: Scheduler) -> None:
 
 def add_serving_duties(scheduler: Scheduler, host: ModelHost) -> None:
     """The duties of a process that serves endpoints: load the endpoints that a pipeline or
-    another process created (or moved to a new config) through the service."""
+    another process created (or moved to a new config) through the service, and scale
+    their variants by their policies."""
     scheduler.every(ENDPOINTS_SECONDS, DEPLOY_PENDING_ENDPOINTS, host.deploy_pending)
     scheduler.every(ENDPOINTS_SECONDS, SYNC_STOPPED_ENDPOINTS, host.sync_stopped)
+    scheduler.every(AUTOSCALING_SECONDS, AUTOSCALE, Autoscaler(host.db, host).evaluate)
+    scheduler.every(ENDPOINTS_SECONDS, TEND_SERVERLESS, host.tend)
 
 
 def platform_scheduler(

@@ -45,6 +45,7 @@ from shipyard.processing import routes as processing_routes
 from shipyard.registry import routes as registry_routes
 from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
+from shipyard.serving.autoscaling import routes as autoscaling_routes
 from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.capture import CaptureWriter
 from shipyard.serving.fleet import InstanceLauncher
@@ -61,6 +62,7 @@ ROUTERS = (
     tuning_routes.router,
     registry_routes.router,
     serving_routes.router,
+    autoscaling_routes.router,
     transform_routes.router,
     pipelines_routes.router,
     lineage_routes.router,

@@ -1,8 +1,10 @@
-"""Instances are processes: a variant runs as many as it asks for, requests go to each, and
-one killed with ``kill -9`` is replaced while the endpoint keeps answering."""
+"""Instances are processes: a variant runs as many as it asks for, requests go to each, one
+killed with ``kill -9`` is replaced while the endpoint keeps answering, and micro-batched
+requests each get their own answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -73,3 +75,33 @@ def test_a_lone_instance_killed_is_waited_for(api, tmp_path) -> None:
     answer = api.invoke(endpoint, body, "application/json")
     assert answer.status_code == 200, answer.text
     wait_for_instances(fleet, 1, {pid})
+
+
+def test_micro_batched_requests_each_get_their_own_rows(api, tmp_path) -> None:
+    train, validation = breast_cancer(tmp_path / "data")
+    model = trained_model(api, train, "xgboost", {"num_round": 5, "max_depth": 2})
+    batching = {"max_batch_size": 8, "max_wait_ms": 5}
+    endpoint = deploy(
+        api,
+        [
+            {"variant_name": "batched", "model_name": model, "batching": batching},
+            {"variant_name": "single", "model_name": model, "initial_weight": 0},
+        ],
+    )
+    rows = validation.drop(columns=["target"]).values[:20].tolist()
+    bodies = [json.dumps(rows[i : i + 1 + i % 3]).encode() for i in range(12)]
+    bodies.append(b'[["not", "numbers"]]')  # fails alone, not its batch
+    batched, single = fleet_of(api, endpoint, "batched"), fleet_of(api, endpoint, "single")
+
+    async def all_at_once(fleet: VariantFleet) -> list[Any]:
+        replies = await asyncio.gather(
+            *(fleet.call("application/json", "application/json", body) for body in bodies)
+        )
+        api.client.app.state.context.extras["model_host"].close_connections()  # this loop's
+        await asyncio.sleep(0.01)
+        return replies
+
+    together, alone = asyncio.run(all_at_once(batched)), asyncio.run(all_at_once(single))
+    assert [r.status for r in together] == [200] * 12 + [400]
+    assert [r.body for r in together[:12]] == [r.body for r in alone[:12]]
+    assert b"instances" in together[-1].body

@@ -34,10 +34,11 @@ from shipyard.compute.executors.local import LocalExecutor, LocalRunningJob
 from shipyard.compute.schemas import JobSpec
 from shipyard.core.clock import utcnow
 from shipyard.core.config import Settings
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import ShipyardError, Throttled
 from shipyard.serving import instance as instance_program
 from shipyard.serving import wire
 from shipyard.serving.loading import ModelSource
+from shipyard.serving.schemas import ServerlessConfig
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_SECONDS = 300.0
@@ -76,6 +77,12 @@ class HostConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.loop = asyncio.get_running_loop()
+
+    def close_soon(self) -> None:
+        """Close the connection on its own loop (from any thread)."""
+        if self.transport is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.transport.close)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -110,6 +117,9 @@ class Instance:
         self._connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HostConnection] = (
             weakref.WeakKeyDictionary()
         )
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._local = threading.local()
         self._sockets: list[socket.socket] = []  # every thread's, to close them all
         self._sockets_lock = threading.Lock()
@@ -140,14 +150,23 @@ class Instance:
             self.in_flight -= 1
 
     async def _connection(self) -> HostConnection:
+        """This loop's connection, opened by the first request that needs it (the others
+        of that moment wait for it)."""
         loop = asyncio.get_running_loop()
         connection = self._connections.get(loop)
-        if connection is None or connection.lost:
-            try:
-                _, connection = await loop.create_unix_connection(HostConnection, self.socket_path)
-            except OSError as exc:
-                raise InstanceLost(f"cannot reach instance {self.id}: {exc}") from None
-            self._connections[loop] = connection
+        if connection is not None and not connection.lost:
+            return connection
+        opening = self._opening.setdefault(loop, asyncio.Lock())
+        async with opening:
+            connection = self._connections.get(loop)
+            if connection is None or connection.lost:
+                try:
+                    _, connection = await loop.create_unix_connection(
+                        HostConnection, self.socket_path
+                    )
+                except OSError as exc:
+                    raise InstanceLost(f"cannot reach instance {self.id}: {exc}") from None
+                self._connections[loop] = connection
         return connection
 
     def call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
@@ -198,11 +217,8 @@ class Instance:
 
     def close_connections(self) -> None:
         for connection in list(self._connections.values()):
-            if connection.transport is not None:
-                loop = connection.transport.get_extra_info("loop")
-                with contextlib.suppress(RuntimeError):
-                    if loop is not None:
-                        loop.call_soon_threadsafe(connection.transport.close)
+            with contextlib.suppress(RuntimeError):  # its loop ended meanwhile
+                connection.close_soon()
         with self._sockets_lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
@@ -300,14 +316,30 @@ class InstanceLauncher:
 
 # ---- a variant's instances ------------------------------------------------------------
 class VariantFleet:
-    """The instances of one variant of one endpoint, kept at ``desired`` in number."""
+    """The instances of one variant of one endpoint, kept at ``desired`` in number.
 
-    def __init__(self, launcher: InstanceLauncher, spec: InstanceSpec, on_line: LogLine) -> None:
+    A serverless fleet (``serverless``) goes down to none after its idle timeout, starts
+    one again on the next request (``on_cold_start`` gets how long that took, in
+    seconds), and throttles requests beyond its max concurrency."""
+
+    def __init__(
+        self,
+        launcher: InstanceLauncher,
+        spec: InstanceSpec,
+        on_line: LogLine,
+        serverless: ServerlessConfig | None = None,
+        on_cold_start: Callable[[float], None] | None = None,
+    ) -> None:
         self.launcher = launcher
         self.spec = spec
         self.on_line = on_line
+        self.serverless = serverless
+        self.on_cold_start = on_cold_start
         self.desired = 0
         self.instances: list[Instance] = []
+        self.in_flight = 0
+        self.last_request = time.monotonic()
+        self._cold_since: float | None = None
         self._starting = 0
         self._stopped = False
         self._lock = threading.Lock()
@@ -421,12 +453,17 @@ class VariantFleet:
             if keep:
                 self.instances.append(instance)
                 self._changed.notify_all()
+            cold_since, self._cold_since = self._cold_since, None
+        if keep and cold_since is not None:
+            took = time.monotonic() - cold_since
+            self.on_line(self.spec.variant, f"cold start: instance {instance.id} in {took:.3f} s")
+            if self.on_cold_start is not None:
+                self.on_cold_start(took)
         if keep:
             self._watch(instance)
         else:
             self._retire(instance)
 
-    # ---- calls ---------------------------------------------------------------------
     def pick(self) -> Instance | None:
         with self._lock:
             reachable = [instance for instance in self.instances if not instance.lost]
@@ -440,7 +477,67 @@ class VariantFleet:
         replaces it once its process is gone)."""
         instance.lost = True
 
+    # ---- serverless ----------------------------------------------------------------
+    def _admit(self) -> None:
+        """Count a request in; a serverless fleet throttles past its max concurrency and
+        starts an instance when it has none (a cold start)."""
+        with self._lock:
+            config = self.serverless
+            if config is not None and self.in_flight >= config.max_concurrency:
+                raise Throttled(
+                    f"variant '{self.spec.variant}' has {self.in_flight} requests in flight, "
+                    f"its max_concurrency is {config.max_concurrency}; retry later"
+                )
+            self.in_flight += 1
+            self.last_request = time.monotonic()
+            cold = config is not None and self.desired == 0 and not self._stopped
+            if cold:
+                self._cold_since = self.last_request
+        if cold:
+            self.scale_to(1)
+
+    def _release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.last_request = time.monotonic()
+
+    def tend(self, now: float | None = None) -> None:
+        """A serverless fleet's upkeep: down to none after its idle timeout; an instance
+        over its memory size is replaced."""
+        config = self.serverless
+        if config is None:
+            return
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = now - self.last_request
+            asleep = (
+                self.desired > 0 and self.in_flight == 0 and idle >= config.idle_timeout_seconds
+            )
+            instances = list(self.instances)
+        if asleep:
+            self.on_line(self.spec.variant, f"no request for {idle:.0f} s: scaling to zero")
+            self.scale_to(0)
+            return
+        limit = config.memory_size_in_mb * 1024 * 1024
+        for instance in instances:
+            used = instance.job.memory_bytes()
+            if used is not None and used > limit:
+                self.on_line(
+                    self.spec.variant,
+                    f"instance {instance.id} uses {used // 2**20} MiB, over the variant's "
+                    f"memory_size_in_mb of {config.memory_size_in_mb}: replacing it",
+                )
+                instance.job.kill()
+
+    # ---- calls ---------------------------------------------------------------------
     async def call(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
+        self._admit()
+        try:
+            return await self._call(content_type, accept, body)
+        finally:
+            self._release()
+
+    async def _call(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
         deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
         for _ in range(CALL_ATTEMPTS):
             instance = self.pick()
@@ -457,6 +554,13 @@ class VariantFleet:
         raise self._none_up()
 
     def call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
+        self._admit()
+        try:
+            return self._call_blocking(content_type, accept, body)
+        finally:
+            self._release()
+
+    def _call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
         deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
         for _ in range(CALL_ATTEMPTS):
             with self._changed:

@@ -27,13 +27,13 @@ from shipyard.core.db import Database
 from shipyard.core.errors import InvalidState, ShipyardError, ValidationError
 from shipyard.core.logbuffer import LogBuffer
 from shipyard.monitoring.metrics.buffer import MetricBuffer
-from shipyard.monitoring.metrics.builtin import record_invocation
+from shipyard.monitoring.metrics.builtin import record_cold_start, record_invocation
 from shipyard.serving import service, wire
 from shipyard.serving.capture import CaptureWriter
 from shipyard.serving.fleet import InstanceLauncher, InstanceSpec, InstanceStartError, VariantFleet
 from shipyard.serving.invocation import Invocation
 from shipyard.serving.loading import ModelSource
-from shipyard.serving.schemas import DataCaptureConfig, VariantStatus
+from shipyard.serving.schemas import DataCaptureConfig, ServerlessConfig, VariantStatus
 from shipyard.serving.shadow import ShadowRunner, ShadowTask
 
 log = logging.getLogger(__name__)
@@ -199,9 +199,11 @@ class ModelHost:
             variants = []
             for variant, source in wanted.variants:
                 batching = variant.batching.model_dump() if variant.batching else None
-                fleet = self._fleet(name, variant.variant_name, source, batching)
+                fleet = self._fleet(
+                    name, variant.variant_name, source, batching, variant.serverless_config
+                )
                 started.append(fleet)
-                fleet.start(variant.initial_instance_count)
+                fleet.start(variant.initial_instance_count)  # serverless: 1, till it idles
                 variants.append(ServedVariant(variant.variant_name, variant.initial_weight, fleet))
             shadows = []
             for shadow, source in wanted.shadows:
@@ -222,12 +224,30 @@ class ModelHost:
         )
 
     def _fleet(
-        self, name: str, variant: str, source: ModelSource, batching: dict[str, Any] | None
+        self,
+        name: str,
+        variant: str,
+        source: ModelSource,
+        batching: dict[str, Any] | None,
+        serverless: ServerlessConfig | None = None,
     ) -> VariantFleet:
         def log_line(stream: str, line: str) -> None:
             self.log(name, line, stream)
 
-        return VariantFleet(self.launcher, InstanceSpec(name, variant, source, batching), log_line)
+        def cold_start(seconds: float) -> None:
+            if self.metrics is not None:
+                record_cold_start(self.metrics, name, variant, seconds * 1e6)
+
+        spec = InstanceSpec(name, variant, source, batching)
+        return VariantFleet(self.launcher, spec, log_line, serverless, cold_start)
+
+    def tend(self) -> None:
+        """The serverless variants' upkeep (a duty): scale idle ones to zero."""
+        with self._lock:
+            served = list(self._deployments.values())
+        for deployment in served:
+            for fleet in deployment.fleets():
+                fleet.tend()
 
     def restore(self) -> list[threading.Thread]:
         """After a restart: bring back every endpoint that was live."""
@@ -249,6 +269,20 @@ class ModelHost:
         for deployment in served:
             deployment.stop()
         self.launcher.close()
+
+    def close_connections(self) -> None:
+        """Close every connection to every instance (an event loop that used them is
+        about to end; the next call opens new ones)."""
+        with self._lock:
+            served = list(self._deployments.values())
+        for deployment in served:
+            for fleet in deployment.fleets():
+                for instance in list(fleet.instances):
+                    instance.close_connections()
+
+    def served_endpoints(self) -> list[str]:
+        with self._lock:
+            return sorted(self._deployments)
 
     def deployment(self, name: str) -> Deployment | None:
         """What ``name`` serves here now, if anything."""

@@ -14,6 +14,7 @@ from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
 from shipyard.security.iam import Principal, is_allowed
 from shipyard.serving import capture, service, shadow
+from shipyard.serving.autoscaling import service as autoscaling
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.schemas import (
     CapturedRecordsOut,
@@ -220,6 +221,7 @@ def delete_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> 
         service.mark_deleting(session, name)
     model_host(context).undeploy(name)
     with context.db.session_scope() as session:
+        autoscaling.delete_endpoint_policies(session, name)
         service.delete_endpoint_row(session, name)
 
 

@@ -64,6 +64,19 @@ class BatchingConfig(BaseModel):
     waiting already, which adds no latency to a request that comes alone."""
 
 
+class ServerlessConfig(BaseModel):
+    """A serverless variant: no instance runs while it gets no requests. The first request
+    after ``idle_timeout_seconds`` without any starts one (a cold start, its time in the
+    ``ModelSetupTime`` metric); more than ``max_concurrency`` requests at once are
+    throttled (429); an instance over ``memory_size_in_mb`` is replaced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory_size_in_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    max_concurrency: int = Field(default=20, ge=1, le=200)
+    idle_timeout_seconds: int = Field(default=300, ge=1, le=86_400)
+
+
 class ProductionVariant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +88,16 @@ class ProductionVariant(BaseModel):
     """Its share of the traffic is its weight over the sum of the variants' weights; a
     variant of weight 0 answers only requests that target it."""
     batching: BatchingConfig | None = None
+    serverless_config: ServerlessConfig | None = None
+
+    @model_validator(mode="after")
+    def _serverless_has_no_instance_count(self) -> ProductionVariant:
+        if self.serverless_config is not None and self.initial_instance_count != 1:
+            raise ValueError(
+                "initial_instance_count: a serverless variant has no instance count (its "
+                "instances start on demand, up to serverless_config.max_concurrency requests)"
+            )
+        return self
 
 
 class ShadowVariant(BaseModel):

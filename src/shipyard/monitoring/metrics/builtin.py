@@ -36,6 +36,15 @@ def record_invocation(
     buffer.add(namespace, "OverheadLatency", dimensions, round(overhead_latency_us), "Microseconds")
 
 
+def record_cold_start(
+    buffer: MetricBuffer, endpoint_name: str, variant_name: str, setup_us: float
+) -> None:
+    """A serverless variant started an instance for a request: ``ModelSetupTime``, as
+    SageMaker's serverless endpoints report it (microseconds)."""
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    buffer.add(ENDPOINTS_NAMESPACE, "ModelSetupTime", dimensions, round(setup_us), "Microseconds")
+
+
 def watch_worker(worker: JobWorker, buffer: MetricBuffer) -> None:
     """Copy what the worker's training jobs log, and their CPU and memory samples."""
 

@@ -1,0 +1,1 @@
+"""Autoscaling: target-tracking policies that grow and shrink a variant's instances."""
