@@ -146,12 +146,13 @@ def profile_shipyard(
     """Shipyard's invocation path in this process, on the server core, on the endpoint the
     live server left in ``home``: each stage's median, the thread hops of one invocation,
     and cProfile's top costs over PROFILE_REQUESTS invocations through the ASGI app (every
-    hop made inline, so that the profiler sees all the work). No HTTP: uvicorn's share is
-    the live figure less these."""
+    hop made inline, so that the profiler sees all the work of this process; the instance
+    that predicts is another). No HTTP: uvicorn's share is the live figure less these."""
     from fastapi.concurrency import run_in_threadpool
 
     from shipyard.core.config import Settings
     from shipyard.server import build_context, create_app
+    from shipyard.serving.loading import load_verified
     from shipyard.serving.payloads import parse_body, render
 
     settings = Settings(
@@ -166,7 +167,9 @@ def profile_shipyard(
     app = create_app(settings, context)
     host = context.extras["model_host"]
     host.deploy(endpoint)
-    model = host.choose_variant(endpoint).model
+    # the model answers in an instance process; its stages are timed on a copy loaded here
+    source = host.deployment(endpoint).variants[0].fleet.spec.source
+    model = load_verified(context.store, source, home / "profile-model")
     matrix = np.asarray([row], dtype=np.float32)
     frame = parse_body(body, "application/json")
     result = model.predict(frame)
@@ -208,6 +211,7 @@ def profile_shipyard(
             profiler.enable()
             asyncio.run(many())
             profiler.disable()
+    host.close()
     context.db.dispose()
     return {
         "stages_p50_us": {
