@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-
 class ModelIn(BaseModel):
     """CreateModel from a completed training job, from model artifacts already stored, or
     from a registered model package (``<group>/<version>``)."""
