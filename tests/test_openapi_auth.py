@@ -29,6 +29,7 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/datasets": {"data": {"name": "dummy"}, "files": {"file": ("d.csv", b"a,b\n1,2\n")}},
     "/api/v1/uploads": {"files": {"file": ("train.py", b"print(1)\n")}},
     "/api/v1/endpoints/{name}/invocations": {"json": {"instances": [[1.0, 2.0]]}},
+    "/api/v1/endpoints/{name}/async-invocations": {"json": {"instances": [[1.0, 2.0]]}},
     "/api/v1/pipelines/{name}": {
         "json": {"definition": {"steps": [{"name": "fail", "type": "Fail"}]}}
     },

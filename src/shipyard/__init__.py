@@ -47,7 +47,7 @@ from shipyard.sdk.processing import (
     SQLProcessor,
 )
 from shipyard.sdk.registry import ModelPackage, ModelPackageGroup
-from shipyard.sdk.serving import Model, Predictor
+from shipyard.sdk.serving import AsyncInference, Model, Predictor
 from shipyard.sdk.topics import Queue, Topic
 from shipyard.sdk.training import Estimator, TrainingJob
 from shipyard.sdk.transform import Transformer, TransformJob
@@ -64,6 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Alarm",
+    "AsyncInference",
     "CacheConfig",
     "CategoricalParameter",
     "ConditionAnd",

@@ -45,6 +45,8 @@ from shipyard.processing import routes as processing_routes
 from shipyard.registry import routes as registry_routes
 from shipyard.security.service import Authenticator
 from shipyard.serving import routes as serving_routes
+from shipyard.serving.asynchronous import routes as async_inference_routes
+from shipyard.serving.asynchronous.worker import AsyncInferenceWorker
 from shipyard.serving.autoscaling import routes as autoscaling_routes
 from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.capture import CaptureWriter
@@ -63,6 +65,7 @@ ROUTERS = (
     registry_routes.router,
     serving_routes.router,
     autoscaling_routes.router,
+    async_inference_routes.router,
     transform_routes.router,
     pipelines_routes.router,
     lineage_routes.router,
@@ -125,6 +128,9 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
         context.run_soon = scheduler.trigger
         if worker is not None:  # a job that ends may let a tuning job or a pipeline go on
             worker.job_end_listeners.append(lambda _job: after_job_end(scheduler))
+    if settings.run_worker:  # async requests are answered where jobs run
+        context.extras[async_inference_routes.WORKER] = AsyncInferenceWorker(context)
+    async_inference: AsyncInferenceWorker | None = context.extras.get(async_inference_routes.WORKER)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,9 +141,13 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
             worker.start()
         if scheduler is not None:
             scheduler.start()
+        if async_inference is not None:
+            async_inference.start()
         try:
             yield
         finally:
+            if async_inference is not None:  # what is in flight goes back to the queue
+                async_inference.stop()
             if scheduler is not None:
                 scheduler.stop()
             if worker is not None:

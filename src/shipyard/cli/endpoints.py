@@ -1,4 +1,5 @@
-"""``shipyard endpoints create|list|describe|invoke|delete``."""
+"""``shipyard endpoints create|list|describe|invoke|delete``, and async requests:
+``invoke-async``, ``async-status``, ``async-list``, ``async-result``."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from shipyard.cli.common import (
     print_table,
     resource_path,
     session,
+    show_items,
 )
 from shipyard.cli.resources import add_collection_commands
 from shipyard.core.errors import ValidationError
-from shipyard.sdk.serving import Predictor
+from shipyard.sdk.client import Session
+from shipyard.sdk.serving import ASYNC_HEADERS, AsyncInference, Predictor
 
 app = typer.Typer(
     help="Endpoints: real-time predictions from deployed models.", no_args_is_help=True
@@ -106,6 +109,131 @@ def invoke(
         headers={"Content-Type": content_type, "Accept": "application/json"},
     )
     sys.stdout.write(response.text + "\n")
+
+
+ASYNC_FIELDS = (
+    "inference_id",
+    "status",
+    "output_location",
+    "failure_location",
+    "failure_reason",
+    "attempts",
+    "created_at",
+    "ended_at",
+)
+InferenceId = Annotated[str, typer.Argument(help="The inference id.", show_default=False)]
+
+
+@app.command("invoke-async")
+@handle_errors
+def invoke_async(
+    name: EndpointName,
+    body: Annotated[str | None, typer.Option(help="Request body; '-' reads stdin.")] = None,
+    file: Annotated[Path | None, typer.Option(help="Read the body from this file.")] = None,
+    input_location: Annotated[
+        str | None, typer.Option(help="A shipyard:// object holding the request, instead.")
+    ] = None,
+    content_type: Annotated[
+        str, typer.Option(help="application/json or text/csv.")
+    ] = "application/json",
+    accept: Annotated[str, typer.Option(help="application/json or text/csv.")] = "application/json",
+    inference_id: Annotated[
+        str | None, typer.Option(help="Your id for it: the same id twice is one request.")
+    ] = None,
+    ttl: Annotated[
+        int | None, typer.Option(help="Seconds it may wait to start (60-21600, default 21600).")
+    ] = None,
+    invocation_timeout: Annotated[
+        int | None, typer.Option(help="Seconds its answer may take (1-3600, default 900).")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the answer and print it.")] = False,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Queue a request to an endpoint with an async_inference_config; print where its
+    answer will be (or, with --wait, the answer)."""
+    sources = [value for value in (body, file, input_location) if value is not None]
+    if len(sources) != 1:
+        raise ValidationError(
+            "give one of --body, --body - (stdin), --file or --input-location", "body"
+        )
+    payload = b""
+    if file is not None:
+        payload = file.read_bytes()
+    elif body == "-":
+        payload = sys.stdin.buffer.read()
+    elif body is not None:
+        payload = body.encode()
+    options = {
+        ASYNC_HEADERS["inference_id"]: inference_id,
+        ASYNC_HEADERS["request_ttl_seconds"]: ttl,
+        ASYNC_HEADERS["invocation_timeout_seconds"]: invocation_timeout,
+        ASYNC_HEADERS["input_location"]: input_location,
+    }
+    headers = {"Content-Type": content_type, "Accept": accept}
+    headers.update({key: str(value) for key, value in options.items() if value is not None})
+    client = session(url, token)
+    accepted = client.request(
+        "POST", resource_path("endpoints", name, "async-invocations"), content=payload,
+        headers=headers,
+    ).json()  # fmt: skip
+    if not wait:
+        print_json(accepted) if json_output else print_record(accepted, ASYNC_FIELDS)
+        return
+    inference = AsyncInference(name, accepted["inference_id"], session=client)
+    with console.status(f"{accepted['inference_id']}: {accepted['status']}", spinner="dots"):
+        inference.wait(timeout=None)
+    _write_result(client, name, accepted["inference_id"])
+
+
+@app.command("async-status")
+@handle_errors
+def async_status(
+    name: EndpointName,
+    inference_id: InferenceId,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Describe an async request: its status, attempts, locations and failure reason."""
+    found = AsyncInference(name, inference_id, session=session(url, token)).describe()
+    print_json(found) if json_output else print_record(found, ASYNC_FIELDS)
+
+
+@app.command("async-list")
+@handle_errors
+def async_list(
+    name: EndpointName,
+    status: Annotated[
+        str | None, typer.Option(help="Queued, InProgress, Completed, Failed or Expired.")
+    ] = None,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List an endpoint's async requests, newest first."""
+    items = Predictor(name, session=session(url, token)).list_async_inferences(status)
+    columns = ("inference_id", "status", "attempts", "created_at", "ended_at")
+    show_items(items, columns, f"Async requests of {name}", json_output)
+
+
+@app.command("async-result")
+@handle_errors
+def async_result(
+    name: EndpointName,
+    inference_id: InferenceId,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Print the answer of a Completed async request (the failure document of a Failed or
+    Expired one)."""
+    _write_result(session(url, token), name, inference_id)
+
+
+def _write_result(client: Session, name: str, inference_id: str) -> None:
+    path = resource_path("endpoints", name, "async-invocations", inference_id, "result")
+    sys.stdout.write(client.request("GET", path).text.rstrip("\n") + "\n")
 
 
 add_collection_commands(

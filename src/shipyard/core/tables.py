@@ -17,6 +17,7 @@ TABLE_MODULES = (
     "shipyard.processing.models",
     "shipyard.registry.models",
     "shipyard.security.models",
+    "shipyard.serving.asynchronous.models",
     "shipyard.serving.autoscaling.models",
     "shipyard.serving.batch.models",
     "shipyard.serving.models",

@@ -1,4 +1,5 @@
-"""``Model`` and ``Predictor``: deploy a trained model to an endpoint and get predictions."""
+"""``Model`` and ``Predictor``: deploy a trained model to an endpoint and get predictions, in
+real time or asynchronously (``AsyncInference``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+from shipyard.core.errors import ValidationError
 from shipyard.core.names import validate_name
 from shipyard.sdk.client import Session
 from shipyard.sdk.waiting import UnexpectedStatus, wait_until
 
 ENDPOINT_SETTLED = ("InService", "Failed")
+ASYNC_ENDED = ("Completed", "Failed", "Expired")
+ASYNC_HEADERS = {
+    "inference_id": "X-Shipyard-Inference-Id",
+    "request_ttl_seconds": "X-Shipyard-Request-TTL-Seconds",
+    "invocation_timeout_seconds": "X-Shipyard-Invocation-Timeout-Seconds",
+    "input_location": "X-Shipyard-Input-Location",
+}
 
 
 class Model:
@@ -135,8 +144,108 @@ class Predictor:
             json={"variant_name": variant_name, "endpoint_config_name": endpoint_config_name},
         )
 
+    def predict_async(
+        self,
+        data: Any = None,
+        *,
+        input_location: str | None = None,
+        inference_id: str | None = None,
+        request_ttl_seconds: int | None = None,
+        invocation_timeout_seconds: int | None = None,
+    ) -> AsyncInference:
+        """Queue a request (the endpoint's config needs an ``async_inference_config``):
+        ``data`` as :meth:`predict` takes it, or the ``shipyard://`` object at
+        ``input_location``. ``.result()`` waits for the answer."""
+        if (data is None) == (input_location is None):
+            raise ValidationError("give data or input_location", "data")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        options = {
+            ASYNC_HEADERS["inference_id"]: inference_id,
+            ASYNC_HEADERS["request_ttl_seconds"]: request_ttl_seconds,
+            ASYNC_HEADERS["invocation_timeout_seconds"]: invocation_timeout_seconds,
+            ASYNC_HEADERS["input_location"]: input_location,
+        }
+        headers.update({key: str(value) for key, value in options.items() if value is not None})
+        content = json.dumps({"instances": _instances(data)}) if data is not None else b""
+        accepted = self.session.request(
+            "POST",
+            f"/api/v1/endpoints/{self.endpoint_name}/async-invocations",
+            content=content,
+            headers=headers,
+        ).json()
+        return AsyncInference(
+            self.endpoint_name,
+            accepted["inference_id"],
+            output_location=accepted["output_location"],
+            failure_location=accepted["failure_location"],
+            session=self.session,
+        )
+
+    def async_inference(self, inference_id: str) -> AsyncInference:
+        """An async request made earlier, by its id."""
+        return AsyncInference(self.endpoint_name, inference_id, session=self.session)
+
+    def list_async_inferences(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The endpoint's async requests, newest first (only those of ``status``)."""
+        return self.session.list_all(
+            f"/api/v1/endpoints/{self.endpoint_name}/async-invocations", status=status
+        )
+
     def delete_endpoint(self) -> None:
         self.session.delete(f"/api/v1/endpoints/{self.endpoint_name}")
+
+
+class AsyncInference:
+    """One async request to an endpoint: ``describe()`` its status, ``wait()`` for its end,
+    ``result()`` for its answer (SageMaker's AsyncInferenceResponse)."""
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        inference_id: str,
+        *,
+        output_location: str | None = None,
+        failure_location: str | None = None,
+        session: Session | None = None,
+    ) -> None:
+        self.endpoint_name = validate_name(endpoint_name, "endpoint_name")
+        self.inference_id = inference_id
+        self.output_location = output_location
+        self.failure_location = failure_location
+        self.session = session or Session()
+
+    @property
+    def path(self) -> str:
+        return f"/api/v1/endpoints/{self.endpoint_name}/async-invocations/{self.inference_id}"
+
+    def describe(self) -> dict[str, Any]:
+        description: dict[str, Any] = self.session.get(self.path)
+        self.output_location = description["output_location"]
+        self.failure_location = description["failure_location"]
+        return description
+
+    def wait(self, timeout: float | None = 300) -> dict[str, Any]:
+        """Wait until it is Completed (its description); UnexpectedStatus when it ended
+        Failed or Expired, with the reason."""
+        description = wait_until(self.describe, done=ASYNC_ENDED, timeout=timeout)
+        if description["status"] != "Completed":
+            raise UnexpectedStatus(
+                f"async inference {self.inference_id} is {description['status']}: "
+                f"{description.get('failure_reason')}",
+                description,
+            )
+        return description
+
+    def result(self, timeout: float | None = 300) -> Any:
+        """The answer, once Completed: JSON decoded, CSV as text, anything else as bytes."""
+        self.wait(timeout)
+        response = self.session.request("GET", f"{self.path}/result")
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            return response.json()
+        if content_type.startswith("text/"):
+            return response.text
+        return response.content
 
 
 def _instances(data: Any) -> list[Any]:

@@ -39,6 +39,7 @@ class EndpointConfig(Base):
     production_variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     shadow_production_variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     data_capture_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    async_inference_config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     owner: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shipyard.serving.asynchronous.schemas import AsyncInferenceConfig
+
 
 class ModelIn(BaseModel):
     """CreateModel from a completed training job, from model artifacts already stored, or
@@ -136,6 +138,7 @@ class EndpointConfigIn(BaseModel):
     production_variants: list[ProductionVariant] = Field(min_length=1, max_length=MAX_VARIANTS)
     shadow_production_variants: list[ShadowVariant] = Field(default_factory=list, max_length=1)
     data_capture_config: DataCaptureConfig | None = None
+    async_inference_config: AsyncInferenceConfig | None = None
 
 
 class EndpointConfigOut(BaseModel):
@@ -144,6 +147,7 @@ class EndpointConfigOut(BaseModel):
     production_variants: list[ProductionVariant]
     shadow_production_variants: list[ShadowVariant] = []
     data_capture_config: DataCaptureConfig | None = None
+    async_inference_config: AsyncInferenceConfig | None = None
     owner: str
     created_at: datetime
 

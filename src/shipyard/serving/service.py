@@ -26,6 +26,7 @@ from shipyard.core.names import srn, validate_name
 from shipyard.lineage import service as lineage
 from shipyard.registry import service as registry
 from shipyard.registry.schemas import ModelPackageOut
+from shipyard.serving.asynchronous.config import async_config_of, stored_async_config
 from shipyard.serving.loading import ModelSource
 from shipyard.serving.models import Endpoint, EndpointConfig, Model
 from shipyard.serving.schemas import (
@@ -232,6 +233,7 @@ def create_endpoint_config(
         data_capture_config=(
             request.data_capture_config.model_dump() if request.data_capture_config else None
         ),
+        async_inference_config=stored_async_config(session, request.async_inference_config),
         owner=owner,
         created_at=utcnow(),
     )
@@ -268,6 +270,7 @@ def endpoint_config_out(row: EndpointConfig) -> EndpointConfigOut:
         production_variants=[ProductionVariant(**v) for v in row.production_variants],
         shadow_production_variants=shadows_of(row),
         data_capture_config=capture_of(row),
+        async_inference_config=async_config_of(row),
         owner=row.owner,
         created_at=as_utc(row.created_at) or row.created_at,
     )
