@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 from shipyard.core.artifacts import key_from_uri, uri_for
+from shipyard.serving.fleet import VariantFleet
 from shipyard.training.algorithms.model_io import MANIFEST_FILE
+
+WAIT_SECONDS = 60
 
 
 def unique(prefix: str) -> str:
@@ -102,3 +106,21 @@ def deploy(api: Any, variants: list[dict[str, Any]]) -> str:
     assert response.status_code == 201, response.text
     assert api.wait_for_endpoint(endpoint)["status"] == "InService"
     return endpoint
+
+
+def fleet_of(api: Any, endpoint: str, variant: str = "AllTraffic") -> VariantFleet:
+    """The instances of ``variant`` of ``endpoint``, as the api's host serves them."""
+    deployment = api.client.app.state.context.extras["model_host"].deployment(endpoint)
+    [served] = [v for v in deployment.variants if v.name == variant]
+    return served.fleet
+
+
+def wait_for_instances(fleet: VariantFleet, count: int, gone: set[int]) -> set[int]:
+    """The pids of the fleet once it has ``count`` instances none of which is in ``gone``."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        pids = {instance.pid for instance in fleet.instances}
+        if len(pids) == count and not pids & gone:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"the fleet did not get back to {count} instances: {fleet.instances}")

@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from serving_testing import assert_error, breast_cancer, deploy, trained_model
-from test_instances import fleet_of
+from serving_testing import assert_error, breast_cancer, deploy, fleet_of, trained_model
 
 from shipyard.core.clock import utcnow
 from shipyard.serving.autoscaling.scaler import Autoscaler

@@ -8,32 +8,12 @@ import asyncio
 import json
 import os
 import signal
-import time
 from typing import Any
 from urllib.parse import quote
 
-from serving_testing import breast_cancer, deploy, trained_model
+from serving_testing import breast_cancer, deploy, fleet_of, trained_model, wait_for_instances
 
 from shipyard.serving.fleet import VariantFleet
-
-WAIT_SECONDS = 60
-
-
-def fleet_of(api: Any, endpoint: str, variant: str = "AllTraffic") -> VariantFleet:
-    deployment = api.client.app.state.context.extras["model_host"].deployment(endpoint)
-    [served] = [v for v in deployment.variants if v.name == variant]
-    return served.fleet
-
-
-def wait_for_instances(fleet: VariantFleet, count: int, gone: set[int]) -> set[int]:
-    """The pids of the fleet once it has ``count`` instances none of which is in ``gone``."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        pids = {instance.pid for instance in fleet.instances}
-        if len(pids) == count and not pids & gone:
-            return pids
-        time.sleep(0.05)
-    raise AssertionError(f"the fleet did not get back to {count} instances: {fleet.instances}")
 
 
 def test_a_killed_instance_is_replaced_and_no_request_fails(api, tmp_path) -> None:

@@ -9,8 +9,7 @@ import json
 import time
 from datetime import timedelta
 
-from serving_testing import assert_error, breast_cancer, deploy, trained_model
-from test_instances import fleet_of
+from serving_testing import assert_error, breast_cancer, deploy, fleet_of, trained_model
 
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import Throttled

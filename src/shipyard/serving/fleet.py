@@ -59,6 +59,11 @@ class InstanceStartError(Exception):
     """An instance could not start; the message is the endpoint's failure reason."""
 
 
+class NoInstanceAnswers(ShipyardError):
+    """A variant has no instance up within the wait (all lost, or being replaced): worth
+    another try later, unlike a model that raised."""
+
+
 class InvocationTimeout(ShipyardError):
     status_code = 504
     code = "ModelTimeout"
@@ -142,10 +147,7 @@ class Instance:
             return await asyncio.wait_for(future, INVOCATION_TIMEOUT_SECONDS)
         except TimeoutError:
             connection.pending.pop(request_id, None)
-            raise InvocationTimeout(
-                f"ModelError: instance {self.id} did not answer within "
-                f"{INVOCATION_TIMEOUT_SECONDS:g} s"
-            ) from None
+            raise self._timed_out() from None
         finally:
             self.in_flight -= 1
 
@@ -181,15 +183,17 @@ class Instance:
                     return reply
         except TimeoutError:
             self._forget_socket()
-            raise InvocationTimeout(
-                f"ModelError: instance {self.id} did not answer within "
-                f"{INVOCATION_TIMEOUT_SECONDS:g} s"
-            ) from None
+            raise self._timed_out() from None
         except OSError as exc:
             self._forget_socket()
             raise InstanceLost(f"instance {self.id} went away: {exc}") from None
         finally:
             self.in_flight -= 1
+
+    def _timed_out(self) -> InvocationTimeout:
+        return InvocationTimeout(
+            f"ModelError: instance {self.id} did not answer within {INVOCATION_TIMEOUT_SECONDS:g} s"
+        )
 
     def _socket(self) -> socket.socket:
         sock: socket.socket | None = getattr(self._local, "socket", None)
@@ -293,7 +297,10 @@ class InstanceLauncher:
                 event = parse_event(line)
                 if event is None:
                     on_line(instance.id, line)
-                elif event["event"] == "status" and event.get("secondary_status") == "InService":
+                elif (
+                    event["event"] == "status"
+                    and event.get("secondary_status") == instance_program.READY
+                ):
                     instance.ready.set()
                 elif event["event"] == "failure":
                     instance.failure = str(event.get("reason"))
@@ -312,6 +319,11 @@ class InstanceLauncher:
     def close(self) -> None:
         self.executor.close()
         shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def is_ready(event: dict[str, Any]) -> bool:
+    """The instance program's event that it answers."""
+    return event["event"] == "status" and event.get("secondary_status") == instance_program.READY
 
 
 # ---- a variant's instances ------------------------------------------------------------
@@ -578,7 +590,7 @@ class VariantFleet:
                 self._drop(instance)
         raise self._none_up()
 
-    def _none_up(self) -> ShipyardError:
-        return ShipyardError(
+    def _none_up(self) -> NoInstanceAnswers:
+        return NoInstanceAnswers(
             f"ModelError: variant '{self.spec.variant}' has no instance that answers"
         )

@@ -28,7 +28,7 @@ from shipyard.serving.asynchronous import outcomes, queue
 from shipyard.serving.asynchronous.models import AsyncInference
 from shipyard.serving.asynchronous.outcomes import Failure
 from shipyard.serving.asynchronous.queue import MAX_ATTEMPTS, WorkerIdentity
-from shipyard.serving.fleet import InvocationTimeout
+from shipyard.serving.fleet import InvocationTimeout, NoInstanceAnswers
 from shipyard.serving.host import RemoteError
 from shipyard.serving.invocation import Invocation
 
@@ -238,6 +238,7 @@ def test_expired_and_exhausted_requests_end_with_why(
 
 MODEL_RAISED = "ModelError: variant 'v' failed on this input (RuntimeError)"
 MODEL_TIMED_OUT = "ModelError: instance i-1 did not answer within 60 s"
+NONE_UP = "ModelError: variant 'v' has no instance that answers"
 
 
 @pytest.mark.parametrize(
@@ -248,7 +249,7 @@ MODEL_TIMED_OUT = "ModelError: instance i-1 did not answer within 60 s"
         (ValidationError("not valid JSON", "body"), "ValidationError", False),
         (RemoteError(415, "ValidationError", "unsupported"), "ValidationError", False),
         (NotFound("endpoint 'e' not found"), "NotFound", False),
-        (ShipyardError("ModelError: variant 'v' has no instance that answers"), "ModelError", True),
+        (NoInstanceAnswers(NONE_UP), "ModelError", True),
         (InvalidState("endpoint 'e' is Updating, not InService"), "InvalidState", True),
         (Throttled("slow down"), "Throttled", True),
         (RemoteError(500, "InternalError", "the instance broke"), "InternalError", True),

@@ -27,12 +27,12 @@ from shipyard.monitoring.topics import service as topics
 from shipyard.monitoring.topics.schemas import MAX_MESSAGE_BYTES
 from shipyard.serving.asynchronous.models import AsyncInference
 from shipyard.serving.asynchronous.queue import MAX_ATTEMPTS
+from shipyard.serving.fleet import NoInstanceAnswers
 from shipyard.serving.invocation import Invocation
 
 log = logging.getLogger(__name__)
 MAX_RESPONSE_IN_MESSAGE = 128 * 1024  # SageMaker's limit on a response in a notification
 MAX_RETRY_DELAY_SECONDS = 60.0
-NO_INSTANCE = "has no instance that answers"
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ def retryable(exc: ShipyardError) -> bool:
     """Whether another attempt may succeed: the endpoint not serving here yet (409), a
     throttle, no instance answering (one lost mid-call, being replaced) or another fault of
     the server's; not a model that raised or timed out, nor a request that is bad (4xx)."""
-    if exc.code in ("InvalidState", "Throttled"):
+    if exc.code in ("InvalidState", "Throttled") or isinstance(exc, NoInstanceAnswers):
         return True
     if exc.message.startswith("ModelError:"):
-        return NO_INSTANCE in exc.message
+        return False
     return exc.status_code >= 500
 
 
