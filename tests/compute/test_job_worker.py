@@ -102,7 +102,8 @@ def test_a_running_job_stops_when_asked(worker: JobWorker, jobs: Jobs) -> None:
 def test_a_job_that_ignores_sigterm_is_killed_and_ends_stopped(
     worker: JobWorker, jobs: Jobs
 ) -> None:
-    job_id = jobs.create({"behaviour": "stubborn"}, max_runtime_seconds=1)
+    # long enough for a cold start on a busy machine to reach its SIG_IGN before the SIGTERM
+    job_id = jobs.create({"behaviour": "stubborn"}, max_runtime_seconds=5)
     worker.wake()
 
     job = jobs.wait_until_done(job_id)
