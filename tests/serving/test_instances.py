@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -85,3 +86,22 @@ def test_micro_batched_requests_each_get_their_own_rows(api, tmp_path) -> None:
     assert [r.status for r in together] == [200] * 12 + [400]
     assert [r.body for r in together[:12]] == [r.body for r in alone[:12]]
     assert b"instances" in together[-1].body
+
+
+def test_requests_during_a_redeploy_go_to_the_new_instances(api, tmp_path) -> None:
+    train, validation = breast_cancer(tmp_path / "data")
+    model = trained_model(api, train, "xgboost", {"num_round": 5, "max_depth": 2})
+    endpoint = deploy(api, [{"model_name": model}])
+    host = api.client.app.state.context.extras["model_host"]
+    old = host.deployment(endpoint)
+    body = json.dumps(validation.drop(columns=["target"]).values[:1].tolist()).encode()
+    redeploy = threading.Thread(target=host.deploy, args=(endpoint,))
+    redeploy.start()
+    answers = []
+    while redeploy.is_alive() or host.deployment(endpoint) is old:
+        answers.append(api.invoke(endpoint, body, "application/json").status_code)
+    redeploy.join()
+    for _ in range(20):  # and right after the old instances stopped
+        answers.append(api.invoke(endpoint, body, "application/json").status_code)
+    assert set(answers) == {200}
+    assert host.deployment(endpoint) is not old

@@ -30,7 +30,13 @@ from shipyard.monitoring.metrics.buffer import MetricBuffer
 from shipyard.monitoring.metrics.builtin import record_cold_start, record_invocation
 from shipyard.serving import service, wire
 from shipyard.serving.capture import CaptureWriter
-from shipyard.serving.fleet import InstanceLauncher, InstanceSpec, InstanceStartError, VariantFleet
+from shipyard.serving.fleet import (
+    InstanceLauncher,
+    InstanceSpec,
+    InstanceStartError,
+    NoInstanceAnswers,
+    VariantFleet,
+)
 from shipyard.serving.invocation import Invocation
 from shipyard.serving.loading import ModelSource
 from shipyard.serving.schemas import DataCaptureConfig, ServerlessConfig, VariantStatus
@@ -328,7 +334,14 @@ class ModelHost:
             deployment = await run_in_threadpool(self._cold_lookup, name)
         variant = deployment.choose(target_variant, self._random)
         try:
-            reply = await variant.fleet.call(content_type, accept, body)
+            try:
+                reply = await variant.fleet.call(content_type, accept, body)
+            except NoInstanceAnswers:
+                newer = self._replaced(name, deployment)
+                if newer is None:
+                    raise
+                deployment, variant = newer, newer.choose(target_variant, self._random)
+                reply = await variant.fleet.call(content_type, accept, body)
         except ShipyardError as exc:
             self._unanswered(name, variant.name, exc, started)
             raise
@@ -349,13 +362,26 @@ class ModelHost:
         deployment = self.deployment(name) or self._cold_lookup(name)
         variant = deployment.choose(target_variant, self._random)
         try:
-            reply = variant.fleet.call_blocking(content_type, accept, body)
+            try:
+                reply = variant.fleet.call_blocking(content_type, accept, body)
+            except NoInstanceAnswers:
+                newer = self._replaced(name, deployment)
+                if newer is None:
+                    raise
+                deployment, variant = newer, newer.choose(target_variant, self._random)
+                reply = variant.fleet.call_blocking(content_type, accept, body)
         except ShipyardError as exc:
             self._unanswered(name, variant.name, exc, started)
             raise
         return self._answered(
             name, deployment, variant, (body, content_type, accept), reply, started
         )
+
+    def _replaced(self, name: str, deployment: Deployment) -> Deployment | None:
+        """The deployment that took ``name`` over from ``deployment`` while a request was
+        with one of its instances (which stopped): the request goes to it instead."""
+        current = self.deployment(name)
+        return current if current is not None and current is not deployment else None
 
     def _answered(
         self,
