@@ -26,6 +26,7 @@ MINIMAL_BODIES: dict[str, dict[str, Any]] = {
         "json": {"name": "dummy", "production_variants": [{"model_name": "dummy"}]}
     },
     "/api/v1/endpoints": {"json": {"name": "dummy", "endpoint_config_name": "dummy"}},
+    "/api/v1/endpoints/{name}": {"json": {"endpoint_config_name": "dummy"}},
     "/api/v1/datasets": {"data": {"name": "dummy"}, "files": {"file": ("d.csv", b"a,b\n1,2\n")}},
     "/api/v1/uploads": {"files": {"file": ("train.py", b"print(1)\n")}},
     "/api/v1/endpoints/{name}/invocations": {"json": {"instances": [[1.0, 2.0]]}},

@@ -53,6 +53,7 @@ SYNC_STOPPED_ENDPOINTS = "sync-stopped-endpoints"
 ENDPOINTS_SECONDS = 1.0
 AUTOSCALE = "autoscaling"
 TEND_SERVERLESS = "serverless"
+ADVANCE_ROLLOUTS = "rollouts"
 AUTOSCALING_SECONDS = 10.0  # the endpoint metrics' finest period
 
 
@@ -70,12 +71,13 @@ def after_job_end(scheduler: Scheduler) -> None:
 
 def add_serving_duties(scheduler: Scheduler, host: ModelHost) -> None:
     """The duties of a process that serves endpoints: load the endpoints that a pipeline or
-    another process created (or moved to a new config) through the service, and scale
-    their variants by their policies."""
+    another process created (or moved to a new config) through the service, scale their
+    variants by their policies, and move their rollouts along."""
     scheduler.every(ENDPOINTS_SECONDS, DEPLOY_PENDING_ENDPOINTS, host.deploy_pending)
     scheduler.every(ENDPOINTS_SECONDS, SYNC_STOPPED_ENDPOINTS, host.sync_stopped)
     scheduler.every(AUTOSCALING_SECONDS, AUTOSCALE, Autoscaler(host.db, host).evaluate)
     scheduler.every(ENDPOINTS_SECONDS, TEND_SERVERLESS, host.tend)
+    scheduler.every(ENDPOINTS_SECONDS, ADVANCE_ROLLOUTS, host.advance_rollouts)
 
 
 def platform_scheduler(

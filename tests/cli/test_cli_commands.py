@@ -142,7 +142,31 @@ def shadow_commands(live_server: Any, model: str, row: dict[str, Any]) -> None:
     described = json.loads(promoted.stdout)
     assert described["status"] == "InService"
     assert [v["variant_name"] for v in described["production_variants"]] == ["twin"]
+    rollout_commands(live_server, name, original_config=name)
     shipyard_cli("endpoints", "delete", name, env=env)
+
+
+def rollout_commands(live_server: Any, name: str, original_config: str) -> None:
+    """`endpoints update` by a canary without waits (it completes), `endpoints rollouts`
+    lists it after the promotion's, `endpoints rollback` goes back to the promoted config."""
+    env = live_server.env
+    updated = shipyard_cli(
+        "endpoints", "update", name, "--config", original_config, "--canary", "20",
+        "--json", env=env,
+    )  # fmt: skip
+    rollout = json.loads(updated.stdout)
+    assert (rollout["status"], rollout["steps"]) == ("Completed", [20.0, 100.0])
+    listed = json.loads(shipyard_cli("endpoints", "rollouts", name, "--json", env=env).stdout)
+    assert [r["to_endpoint_config_name"] for r in listed] == [original_config, f"{name}-2"]
+    assert "Completed" in shipyard_cli("endpoints", "rollouts", name, env=env).stdout
+    back = json.loads(shipyard_cli("endpoints", "rollback", name, "--json", env=env).stdout)
+    assert back["endpoint_config_name"] == f"{name}-2"
+    live_server.wait_for_status(f"/api/v1/endpoints/{name}", ("InService",))
+    refused = shipyard_cli(
+        "endpoints", "update", name, "--config", original_config, "--canary", "20",
+        "--linear", "10", env=env, expect=1,
+    )  # fmt: skip
+    assert_one_line_error(refused, "ValidationError", "--canary")
 
 
 def in_process_commands(

@@ -143,7 +143,9 @@ def test_a_model_whose_files_changed_is_not_loaded(api, registry) -> None:
     assert later["status"] == "Failed"
     assert later["failure_reason"].startswith("ModelIntegrityError: ")
     assert package["model_sha256"] in later["failure_reason"]
-    context.extras["model_host"].deploy(served["name"])  # a restart's reload fails the same
+    host = context.extras["model_host"]
+    host.undeploy(served["name"])  # as after a restart: a reload fails the same
+    host.deploy(served["name"])
     assert api.get(f"/api/v1/endpoints/{served['name']}").json()["status"] == "Failed"
     assert not (model_dir / "planted").exists()
     registry.error(

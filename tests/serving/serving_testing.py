@@ -69,6 +69,33 @@ def broken_model(api: Any, model_name: str) -> str:
     return broken
 
 
+def faulty_model(api: Any, train: Path, model_name: str) -> str:
+    """A model that takes ``model_name``'s inputs and fails on every one of them: its
+    manifest is ``model_name``'s, its booster was trained on one feature fewer (a 500
+    ``ModelError`` on any row the real model answers, as a model with a bug gives)."""
+    narrower = train.with_name(f"narrower-{train.name}")
+    frame = pd.read_csv(train)
+    frame.drop(columns=[frame.columns[0]]).to_csv(narrower, index=False)
+    other = trained_model(api, narrower, "xgboost", {"num_round": 2, "max_depth": 1})
+    store = api.client.app.state.context.store
+    manifest_of = {}
+    for name in (model_name, other):
+        key = key_from_uri(api.get(f"/api/v1/models/{name}").json()["model_data_uri"])
+        manifest_of[name] = (key, json.loads(store.get_bytes(f"{key}/{MANIFEST_FILE}")))
+    faulty = unique("faulty")
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        store.get_directory(manifest_of[other][0], directory)
+        manifest = manifest_of[other][1]
+        manifest["feature_names"] = manifest_of[model_name][1]["feature_names"]
+        (directory / MANIFEST_FILE).write_text(json.dumps(manifest))
+        store.put_directory(f"models/{faulty}", directory)
+    body = {"name": faulty, "model_data_uri": uri_for(f"models/{faulty}")}
+    created = api.post("/api/v1/models", json=body)
+    assert created.status_code == 201, created.text
+    return faulty
+
+
 def trained_model(api: Any, train: Path, algorithm: str, hyperparameters: dict) -> str:
     """A model from a Completed training job of ``algorithm`` on ``train``; its name."""
     job = unique(f"variant-{algorithm}")

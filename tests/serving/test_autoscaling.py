@@ -7,16 +7,11 @@ metrics the load produced, so no step depends on how fast the machine is."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from serving_testing import assert_error, breast_cancer, deploy, fleet_of, trained_model
 
 from shipyard.core.clock import utcnow
@@ -24,28 +19,6 @@ from shipyard.serving.autoscaling.scaler import Autoscaler
 
 REQUESTS = 120
 WAIT_SECONDS = 60
-
-
-@pytest.fixture
-def served(api: Any) -> Iterator[str]:
-    """The api's app on a free port of 127.0.0.1 (its base URL)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        api.client.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    api.client.app.state.context.extras["model_host"].close_connections()  # on its loop
-    server.should_exit = True
-    thread.join(10)
 
 
 def wait_for_count(fleet: Any, count: int) -> None:

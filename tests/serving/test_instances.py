@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from serving_testing import breast_cancer, deploy, fleet_of, trained_model, wait_for_instances
 
+from shipyard.serving import service
 from shipyard.serving.fleet import VariantFleet
 
 
@@ -92,9 +93,12 @@ def test_requests_during_a_redeploy_go_to_the_new_instances(api, tmp_path) -> No
     train, validation = breast_cancer(tmp_path / "data")
     model = trained_model(api, train, "xgboost", {"num_round": 5, "max_depth": 2})
     endpoint = deploy(api, [{"model_name": model}])
-    host = api.client.app.state.context.extras["model_host"]
+    context = api.client.app.state.context
+    host = context.extras["model_host"]
     old = host.deployment(endpoint)
     body = json.dumps(validation.drop(columns=["target"]).values[:1].tolist()).encode()
+    with context.db.session_scope() as session:  # an update to the same config: new instances
+        service.update_endpoint(session, endpoint, old.config_name)
     redeploy = threading.Thread(target=host.deploy, args=(endpoint,))
     redeploy.start()
     answers = []

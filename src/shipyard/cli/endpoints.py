@@ -1,5 +1,6 @@
-"""``shipyard endpoints create|list|describe|invoke|delete``, and async requests:
-``invoke-async``, ``async-status``, ``async-list``, ``async-result``."""
+"""``shipyard endpoints create|list|describe|invoke|delete``; rollouts: ``update``,
+``rollouts``, ``rollback``; async requests: ``invoke-async``, ``async-status``,
+``async-list``, ``async-result``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from shipyard.cli.common import (
 from shipyard.cli.resources import add_collection_commands
 from shipyard.core.errors import ValidationError
 from shipyard.sdk.client import Session
-from shipyard.sdk.serving import ASYNC_HEADERS, AsyncInference, Predictor
+from shipyard.sdk.serving import ASYNC_HEADERS, ROLLOUT_ENDED, AsyncInference, Predictor
+from shipyard.sdk.waiting import wait_until
 
 app = typer.Typer(
     help="Endpoints: real-time predictions from deployed models.", no_args_is_help=True
@@ -284,6 +286,117 @@ def promote_shadow(
     predictor.promote_shadow(variant, config)
     with console.status(f"{name}: Updating", spinner="dots"):
         description = predictor.wait()
+    print_json(description) if json_output else print_record(description, FIELDS)
+
+
+ROLLOUT_COLUMNS = (
+    "rollout_id",
+    "status",
+    "from_endpoint_config_name",
+    "to_endpoint_config_name",
+    "traffic_percent",
+    "started_at",
+    "reason",
+)
+ROLLOUT_TABLE_COLUMNS = ("status", "to_endpoint_config_name", "traffic_percent", "reason")
+
+
+@app.command()
+@handle_errors
+def update(
+    name: EndpointName,
+    config: Annotated[str, typer.Option(help="The endpoint config to move to.")],
+    canary: Annotated[
+        int | None, typer.Option(help="Canary: this percent of the traffic first, then the rest.")
+    ] = None,
+    linear: Annotated[
+        int | None, typer.Option(help="Linear: steps of this percent of the traffic.")
+    ] = None,
+    wait_interval: Annotated[
+        int, typer.Option(help="Seconds each traffic shift is held (baked) before the next.")
+    ] = 0,
+    termination_wait: Annotated[
+        int, typer.Option(help="Seconds the old fleet is kept after the new one baked.")
+    ] = 0,
+    alarm: Annotated[
+        list[str], typer.Option("--alarm", help="An alarm that rolls back; repeatable.")
+    ] = [],  # noqa: B006
+    wait: Annotated[bool, typer.Option(help="Wait until the rollout ends.")] = True,
+    json_output: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Move endpoint NAME to --config by a blue/green rollout: all at once, --canary or
+    --linear, each shift held --wait-interval seconds, rolled back if an --alarm fires."""
+    deployment_config = _deployment_config(canary, linear, wait_interval, termination_wait, alarm)
+    predictor = Predictor(name, session=session(url, token))
+    rollout = predictor.update_endpoint(config, deployment_config, wait=False)
+    if wait:
+        with console.status(f"{name}: updating to {config}", spinner="dots") as status:
+
+            def show(found: dict[str, Any]) -> None:
+                status.update(
+                    f"{name}: {found['status']}, {found['traffic_percent']:g}% to {config}"
+                )
+
+            rollout = _wait_showing(predictor, rollout["rollout_id"], show)
+    print_json(rollout) if json_output else print_record(rollout, ROLLOUT_COLUMNS)
+    if rollout["status"] in ("RolledBack", "Failed", "Stopped"):
+        raise typer.Exit(1)
+
+
+def _deployment_config(
+    canary: int | None, linear: int | None, wait: int, termination: int, alarms: list[str]
+) -> dict[str, Any]:
+    if canary is not None and linear is not None:
+        raise ValidationError("give --canary or --linear, not both", "--canary")
+    routing: dict[str, Any] = {"type": "ALL_AT_ONCE", "wait_interval_in_seconds": wait}
+    if canary is not None:
+        routing |= {"type": "CANARY", "canary_size": {"type": "CAPACITY_PERCENT", "value": canary}}
+    if linear is not None:
+        routing |= {
+            "type": "LINEAR",
+            "linear_step_size": {"type": "CAPACITY_PERCENT", "value": linear},
+        }
+    config: dict[str, Any] = {
+        "blue_green_update_policy": {
+            "traffic_routing_configuration": routing,
+            "termination_wait_in_seconds": termination,
+        }
+    }
+    if alarms:
+        config["auto_rollback_configuration"] = {"alarms": [{"alarm_name": a} for a in alarms]}
+    return config
+
+
+def _wait_showing(predictor: Predictor, rollout_id: str, show: Any) -> dict[str, Any]:
+    path = f"/api/v1/endpoints/{predictor.endpoint_name}/rollouts/{rollout_id}"
+    return wait_until(lambda: predictor.session.get(path), done=ROLLOUT_ENDED, on_poll=show)
+
+
+@app.command()
+@handle_errors
+def rollouts(
+    name: EndpointName, json_output: JsonOption = False, url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:  # fmt: skip
+    """The endpoint's updates, newest first, with how each ended."""
+    found = Predictor(name, session=session(url, token)).rollouts()
+    if json_output:
+        print_json(found)
+        return
+    print_table(found, ROLLOUT_TABLE_COLUMNS, title=f"Rollouts of {name}")
+
+
+@app.command()
+@handle_errors
+def rollback(
+    name: EndpointName, json_output: JsonOption = False, url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:  # fmt: skip
+    """Roll back the update going on (the traffic goes back to the old fleet at once),
+    else go back to the config served before the last update."""
+    description = Predictor(name, session=session(url, token)).rollback()
     print_json(description) if json_output else print_record(description, FIELDS)
 
 

@@ -23,6 +23,7 @@ from shipyard.console import (
     serving,
     topics,
     training,
+    transform,
     tuning,
 )
 from shipyard.console.rendering import ConsoleRoute
@@ -41,6 +42,7 @@ for _pages in (
     tuning,
     registry,
     serving,
+    transform,
     pipelines,
     lineage,
     topics,

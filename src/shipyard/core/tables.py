@@ -21,6 +21,7 @@ TABLE_MODULES = (
     "shipyard.serving.autoscaling.models",
     "shipyard.serving.batch.models",
     "shipyard.serving.models",
+    "shipyard.serving.rollouts.models",
     "shipyard.training.models",
     "shipyard.tuning.models",
 )

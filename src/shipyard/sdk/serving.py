@@ -13,6 +13,7 @@ from shipyard.sdk.client import Session
 from shipyard.sdk.waiting import UnexpectedStatus, wait_until
 
 ENDPOINT_SETTLED = ("InService", "Failed")
+ROLLOUT_ENDED = ("Completed", "RolledBack", "Failed", "Stopped")
 ASYNC_ENDED = ("Completed", "Failed", "Expired")
 ASYNC_HEADERS = {
     "inference_id": "X-Shipyard-Inference-Id",
@@ -106,6 +107,49 @@ class Predictor:
                 description,
             )
         return description
+
+    def update_endpoint(
+        self,
+        endpoint_config_name: str,
+        deployment_config: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Move the endpoint to another config by a blue/green rollout (SageMaker's
+        ``DeploymentConfig`` in snake case: traffic routing, waits, rollback alarms). With
+        ``wait``, returns the rollout once it completed, and raises UnexpectedStatus if it
+        rolled back or failed (the endpoint then serves its old config)."""
+        updated = self.session.request(
+            "PUT",
+            f"/api/v1/endpoints/{self.endpoint_name}",
+            json={
+                "endpoint_config_name": endpoint_config_name,
+                "deployment_config": deployment_config,
+            },
+        ).json()
+        rollout = updated["rollout"]
+        return self.wait_for_rollout(rollout["rollout_id"], timeout) if wait else rollout
+
+    def wait_for_rollout(self, rollout_id: str, timeout: float | None = None) -> dict[str, Any]:
+        path = f"/api/v1/endpoints/{self.endpoint_name}/rollouts/{rollout_id}"
+        rollout = wait_until(lambda: self.session.get(path), done=ROLLOUT_ENDED, timeout=timeout)
+        if rollout["status"] != "Completed":
+            raise UnexpectedStatus(
+                f"the update of {self.endpoint_name} to {rollout['to_endpoint_config_name']} "
+                f"is {rollout['status']}: {rollout['reason']}",
+                rollout,
+            )
+        return rollout
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        """The endpoint's updates, newest first."""
+        return self.session.list_all(f"/api/v1/endpoints/{self.endpoint_name}/rollouts")
+
+    def rollback(self) -> dict[str, Any]:
+        """Roll back the update going on, else go back to the config served before the
+        last update."""
+        return self.session.post(f"/api/v1/endpoints/{self.endpoint_name}/rollback")
 
     def shadow_report(
         self, start_time: datetime | None = None, end_time: datetime | None = None

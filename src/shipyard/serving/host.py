@@ -16,7 +16,8 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +40,7 @@ from shipyard.serving.fleet import (
 )
 from shipyard.serving.invocation import Invocation
 from shipyard.serving.loading import ModelSource
+from shipyard.serving.rollouts import service as rollouts
 from shipyard.serving.schemas import DataCaptureConfig, ServerlessConfig, VariantStatus
 from shipyard.serving.shadow import ShadowRunner, ShadowTask
 
@@ -65,20 +67,56 @@ class ServedShadow:
 
 
 @dataclass(frozen=True)
+class HostRollout:
+    """An update going on here: the new config's fleets and their share of the traffic."""
+
+    rollout_id: str
+    green: Deployment
+    share: float
+    """0 to 1."""
+
+
+@dataclass(frozen=True)
 class Deployment:
-    """What one endpoint serves here: its config's variants, shadows and capture."""
+    """What one endpoint serves here: its config's variants, shadows and capture, and
+    during a rollout the new config's deployment next to them."""
 
     config_name: str
     variants: list[ServedVariant]
     shadows: list[ServedShadow]
     capture: DataCaptureConfig | None
+    rollout: HostRollout | None = None
 
     def fleets(self) -> list[VariantFleet]:
-        return [v.fleet for v in self.variants] + [s.fleet for s in self.shadows]
+        """Its own fleets and, during a rollout, the new config's."""
+        own = [v.fleet for v in self.variants] + [s.fleet for s in self.shadows]
+        return own + (self.rollout.green.fleets() if self.rollout is not None else [])
 
     def stop(self) -> None:
         for fleet in self.fleets():
             fleet.stop()
+
+    def serves(self, config_name: str) -> bool:
+        """Whether ``config_name``'s fleets run here (as the config or a rollout's)."""
+        green = self.rollout.green if self.rollout is not None else None
+        return config_name == self.config_name or (
+            green is not None and green.config_name == config_name
+        )
+
+    def has(self, variant_name: str) -> bool:
+        return any(v.name == variant_name for v in self.variants)
+
+    def side(self, target_variant: str | None, chance: random.Random) -> Deployment:
+        """The config that answers: during a rollout the new one for its share of the
+        traffic (or when only it has the variant asked for), else this one."""
+        rollout = self.rollout
+        if rollout is None:
+            return self
+        if target_variant is not None:
+            in_green, in_blue = rollout.green.has(target_variant), self.has(target_variant)
+            if in_green != in_blue:
+                return rollout.green if in_green else self
+        return rollout.green if chance.random() < rollout.share else self
 
     def choose(self, target_variant: str | None, chance: random.Random) -> ServedVariant:
         """The variant that answers: the one asked for, else one by weight."""
@@ -114,6 +152,7 @@ class ModelHost:
         self._loading: set[str] = set()
         self._lock = threading.Lock()
         self._deploy_locks: dict[str, threading.Lock] = {}
+        self._rollout_lock = threading.Lock()
         self._random = random.Random()
 
     # ---- deployment ----------------------------------------------------------------
@@ -136,7 +175,7 @@ class ModelHost:
         for name, config in waiting:
             with self._lock:
                 served = self._deployments.get(name)
-                if name in self._loading or (served is not None and served.config_name == config):
+                if name in self._loading or (served is not None and served.serves(config)):
                     continue
             self.deploy_in_background(name)
             started.append(name)
@@ -171,9 +210,14 @@ class ModelHost:
             self._deploy(name)
 
     def _deploy(self, name: str) -> None:
+        self.advance_rollout(name)  # a rollout here that ended elsewhere is let go first
+        rollout_id: str | None = None
         try:
             with self.db.session_scope() as session:
                 wanted = service.deployment_of(session, name)
+                rollout_id = rollouts.rollout_to(session, name, wanted.endpoint_config_name)
+            if rollout_id is None and self._serves_alone(name, wanted.endpoint_config_name):
+                return  # already served (a cold lookup's deploy and a restore's, say)
             self.log(name, f"loading endpoint config '{wanted.endpoint_config_name}'")
             deployment = self._start(name, wanted)
         except Exception as exc:
@@ -181,8 +225,24 @@ class ModelHost:
             log.warning("endpoint %s failed to deploy: %s", name, reason)
             self.log(name, f"failed to deploy: {reason}")
             with self.db.session_scope() as session:
-                service.set_endpoint_status(session, name, "Failed", reason)
+                if rollout_id is not None:
+                    rollouts.fail(session, rollout_id, reason)
+                else:
+                    service.set_endpoint_status(session, name, "Failed", reason)
             return
+        if rollout_id is not None and self._begin_rollout(name, rollout_id, deployment):
+            self.advance_rollout(name)
+            return
+        self._replace(name, deployment, rollout_id)
+
+    def _serves_alone(self, name: str, config_name: str) -> bool:
+        current = self.deployment(name)
+        return (
+            current is not None and current.rollout is None and current.config_name == (config_name)
+        )
+
+    def _replace(self, name: str, deployment: Deployment, rollout_id: str | None) -> None:
+        """Serve ``deployment`` alone at once (nothing was served here to shift from)."""
         with self._lock:
             replaced = self._deployments.get(name)
             self._deployments[name] = deployment
@@ -193,10 +253,66 @@ class ModelHost:
         for shadow in deployment.shadows:
             self.log(name, f"shadow '{shadow.name}' gets {shadow.sampling_percentage:g}% of copies")
         with self.db.session_scope() as session:
+            if rollout_id is not None:
+                rollouts.complete(session, rollout_id, "deployed at once: nothing served here")
             service.set_endpoint_status(session, name, "InService")
             still_wanted = service.is_live(session, name)
         if not still_wanted:  # deleted while its instances were starting: serve nothing
             self.undeploy(name)
+
+    # ---- rollouts -------------------------------------------------------------------
+    def _begin_rollout(self, name: str, rollout_id: str, green: Deployment) -> bool:
+        """Serve ``green`` next to what ``name`` serves, with none of its traffic yet;
+        False when nothing is served here to shift from."""
+        with self._lock:
+            current = self._deployments.get(name)
+            if current is None or current.rollout is not None:
+                return False
+            self._deployments[name] = replace(current, rollout=HostRollout(rollout_id, green, 0.0))
+        return True
+
+    def advance_rollouts(self, now: datetime | None = None) -> list[str]:
+        """Move every rollout going on here along its plan (a duty); their endpoints."""
+        with self._lock:
+            rolling = sorted(n for n, d in self._deployments.items() if d.rollout is not None)
+        for name in rolling:
+            self.advance_rollout(name, now)
+        return rolling
+
+    def advance_rollout(self, name: str, now: datetime | None = None) -> None:
+        """Do what ``name``'s rollout calls for now: shift its traffic, complete it (the
+        old fleet stops) or roll it back (the new one stops)."""
+        with self._rollout_lock:
+            deployment = self.deployment(name)
+            if deployment is None or deployment.rollout is None:
+                return
+            rollout_id = deployment.rollout.rollout_id
+            with self.db.session_scope() as session:
+                move = rollouts.advance(session, rollout_id, now or utcnow())
+            for message in move.messages:
+                self.log(name, message)
+            retired = self._apply(name, rollout_id, move)
+        if retired is not None:
+            retired.stop()
+
+    def _apply(self, name: str, rollout_id: str, move: rollouts.Move) -> Deployment | None:
+        """``move`` applied to what ``name`` serves; the deployment it retires, if any."""
+        with self._lock:
+            current = self._deployments.get(name)
+            if current is None or current.rollout is None:
+                return None
+            rollout = current.rollout
+            if rollout.rollout_id != rollout_id:
+                return None
+            if move.outcome == "Shift":
+                shifted = replace(rollout, share=move.traffic_percent / 100)
+                self._deployments[name] = replace(current, rollout=shifted)
+                return None
+            if move.outcome == "Complete":
+                self._deployments[name] = rollout.green
+                return replace(current, rollout=None)
+            self._deployments[name] = replace(current, rollout=None)
+            return rollout.green
 
     def _start(self, name: str, wanted: service.Deployment) -> Deployment:
         """Every fleet of ``wanted``, up; none of them left running when one cannot start."""
@@ -258,7 +374,10 @@ class ModelHost:
     def restore(self) -> list[threading.Thread]:
         """After a restart: bring back every endpoint that was live."""
         with self.db.session_scope() as session:
+            abandoned = rollouts.abandon_in_progress(session)
             names = service.live_endpoint_names(session)
+        for name in abandoned:
+            self.log(name, "the server stopped during a rollout: it was rolled back")
         return [self.deploy_in_background(name) for name in names]
 
     def undeploy(self, name: str) -> None:
@@ -296,20 +415,16 @@ class ModelHost:
             return self._deployments.get(name)
 
     def variant_status(self, name: str) -> list[VariantStatus]:
-        """The instances of each variant and shadow of ``name`` served here."""
+        """The instances of each variant and shadow of ``name`` served here (of both
+        configs during a rollout, each weight times its config's share)."""
         deployment = self.deployment(name)
         if deployment is None:
             return []
-        weights = {v.name: v.weight for v in deployment.variants}
-        return [
-            VariantStatus(
-                variant_name=fleet.name,
-                current_instance_count=fleet.current,
-                desired_instance_count=fleet.desired,
-                current_weight=weights.get(fleet.name, 0.0),
-            )
-            for fleet in deployment.fleets()
-        ]
+        rollout = deployment.rollout
+        if rollout is None:
+            return _status_of(deployment, 1.0)
+        blue = _status_of(deployment, 1.0 - rollout.share)
+        return blue + _status_of(rollout.green, rollout.share)
 
     def log(self, endpoint: str, message: str, stream: str = DEPLOYMENTS_STREAM) -> None:
         """A line in the endpoint's log group (written in the background)."""
@@ -332,6 +447,24 @@ class ModelHost:
         deployment = self.deployment(name)
         if deployment is None:
             deployment = await run_in_threadpool(self._cold_lookup, name)
+        request = (body, content_type, accept)
+        side = deployment.side(target_variant, self._random)
+        if side is not deployment:  # a rollout's new config: the old one answers its failures
+            try:
+                return await self._invoke_on(name, side, request, target_variant, started)
+            except ShipyardError:
+                started = time.perf_counter()
+        return await self._invoke_on(name, deployment, request, target_variant, started)
+
+    async def _invoke_on(
+        self,
+        name: str,
+        deployment: Deployment,
+        request: tuple[bytes, str, str],
+        target_variant: str | None,
+        started: float,
+    ) -> Invocation:
+        body, content_type, accept = request
         variant = deployment.choose(target_variant, self._random)
         try:
             try:
@@ -345,9 +478,7 @@ class ModelHost:
         except ShipyardError as exc:
             self._unanswered(name, variant.name, exc, started)
             raise
-        return self._answered(
-            name, deployment, variant, (body, content_type, accept), reply, started
-        )
+        return self._answered(name, deployment, variant, request, reply, started)
 
     def invoke_blocking(
         self,
@@ -360,6 +491,24 @@ class ModelHost:
         """:meth:`invoke` for a thread that is not on an event loop."""
         started = time.perf_counter()
         deployment = self.deployment(name) or self._cold_lookup(name)
+        request = (body, content_type, accept)
+        side = deployment.side(target_variant, self._random)
+        if side is not deployment:
+            try:
+                return self._invoke_on_blocking(name, side, request, target_variant, started)
+            except ShipyardError:
+                started = time.perf_counter()
+        return self._invoke_on_blocking(name, deployment, request, target_variant, started)
+
+    def _invoke_on_blocking(
+        self,
+        name: str,
+        deployment: Deployment,
+        request: tuple[bytes, str, str],
+        target_variant: str | None,
+        started: float,
+    ) -> Invocation:
+        body, content_type, accept = request
         variant = deployment.choose(target_variant, self._random)
         try:
             try:
@@ -373,9 +522,7 @@ class ModelHost:
         except ShipyardError as exc:
             self._unanswered(name, variant.name, exc, started)
             raise
-        return self._answered(
-            name, deployment, variant, (body, content_type, accept), reply, started
-        )
+        return self._answered(name, deployment, variant, request, reply, started)
 
     def _replaced(self, name: str, deployment: Deployment) -> Deployment | None:
         """The deployment that took ``name`` over from ``deployment`` while a request was
@@ -499,6 +646,21 @@ class ModelHost:
                 reason = service.get_endpoint(session, name).failure_reason
             raise InvalidState(f"endpoint '{name}' could not be loaded: {reason}")
         return deployment
+
+
+def _status_of(deployment: Deployment, share: float) -> list[VariantStatus]:
+    weights = {v.name: v.weight * share for v in deployment.variants}
+    fleets = [v.fleet for v in deployment.variants] + [s.fleet for s in deployment.shadows]
+    return [
+        VariantStatus(
+            variant_name=fleet.name,
+            endpoint_config_name=deployment.config_name,
+            current_instance_count=fleet.current,
+            desired_instance_count=fleet.desired,
+            current_weight=weights.get(fleet.name, 0.0),
+        )
+        for fleet in fleets
+    ]
 
 
 class RemoteError(ShipyardError):

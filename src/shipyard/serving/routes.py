@@ -16,6 +16,8 @@ from shipyard.security.iam import Principal, is_allowed
 from shipyard.serving import capture, service, shadow
 from shipyard.serving.autoscaling import service as autoscaling
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
+from shipyard.serving.rollouts import service as rollouts
+from shipyard.serving.rollouts.schemas import RolloutOut, UpdateEndpointIn
 from shipyard.serving.schemas import (
     CapturedRecordsOut,
     EndpointConfigIn,
@@ -139,6 +141,45 @@ def describe_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -
     return endpoint
 
 
+@router.put("/endpoints/{name}", response_model=EndpointOut)
+def update_endpoint(
+    name: str, request: UpdateEndpointIn, context: ContextDep, authorize: AuthorizeDep
+) -> EndpointOut:
+    """Move the endpoint to another config by a blue/green rollout (``deployment_config``:
+    all at once, canary or linear traffic shifting, baking, and the alarms that roll it
+    back); it serves its config until the new one takes the traffic. 409 while another
+    rollout is going on."""
+    principal = authorize("serving:UpdateEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        refuse_unapproved(session, principal, request.endpoint_config_name)
+        endpoint = service.update_endpoint(
+            session, name, request.endpoint_config_name, request.deployment_config, principal.name
+        )
+    model_host(context).deploy_in_background(endpoint.name)
+    return endpoint
+
+
+@router.get("/endpoints/{name}/rollouts", response_model=ListResponse[RolloutOut])
+def list_rollouts(
+    name: str, context: ContextDep, authorize: AuthorizeDep, page: PageDep
+) -> ListResponse[RolloutOut]:
+    """The endpoint's updates, newest first: their steps, events and outcomes."""
+    authorize("serving:DescribeEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        service.get_endpoint(session, name)
+        items = rollouts.list_rollouts(session, name, limit=page.limit, offset=page.offset)
+    return ListResponse[RolloutOut](items=items, next_token=page.next_token(len(items)))
+
+
+@router.get("/endpoints/{name}/rollouts/{rollout_id}", response_model=RolloutOut)
+def describe_rollout(
+    name: str, rollout_id: str, context: ContextDep, authorize: AuthorizeDep
+) -> RolloutOut:
+    authorize("serving:DescribeEndpoint", srn("endpoint", name))
+    with context.db.session_scope() as session:
+        return rollouts.describe_rollout(session, name, rollout_id)
+
+
 @router.post("/endpoints/{name}/stop", response_model=EndpointOut)
 def stop_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
     """Take the endpoint out of service (``OutOfService``); invocations then get a 409."""
@@ -151,7 +192,8 @@ def stop_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> En
 
 @router.post("/endpoints/{name}/rollback", response_model=EndpointOut)
 def rollback_endpoint(name: str, context: ContextDep, authorize: AuthorizeDep) -> EndpointOut:
-    """Back to the endpoint config it served before its last update."""
+    """Roll back the update going on (its traffic back to the old fleet at once), else go
+    back to the endpoint config it served before its last update."""
     authorize("serving:RollbackEndpoint", srn("endpoint", name))
     with context.db.session_scope() as session:
         endpoint = service.rollback_endpoint(session, name)

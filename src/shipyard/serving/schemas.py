@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipyard.serving.asynchronous.schemas import AsyncInferenceConfig
+from shipyard.serving.rollouts.schemas import RolloutOut
 
 
 class ModelIn(BaseModel):
@@ -161,9 +162,11 @@ class EndpointIn(BaseModel):
 
 class VariantStatus(BaseModel):
     """A variant's instances now, on the server that answered (SageMaker's
-    ``CurrentInstanceCount`` and ``DesiredInstanceCount``)."""
+    ``CurrentInstanceCount`` and ``DesiredInstanceCount``). During a rollout both configs'
+    variants are listed, each weight times its config's share of the traffic."""
 
     variant_name: str
+    endpoint_config_name: str
     current_instance_count: int
     desired_instance_count: int
     current_weight: float
@@ -173,12 +176,17 @@ class EndpointOut(BaseModel):
     name: str
     srn: str
     endpoint_config_name: str
+    previous_endpoint_config_name: str | None = None
+    """The config it served before its last update: where a rollback goes when no rollout
+    is going on."""
     status: str
     failure_reason: str | None
     production_variants: list[ProductionVariant]
     shadow_production_variants: list[ShadowVariant] = []
     variant_status: list[VariantStatus] = []
     """Each served variant's (and shadow's) instances; empty where this server serves none."""
+    rollout: RolloutOut | None = None
+    """Its latest update (DescribeEndpoint only)."""
     owner: str
     created_at: datetime
     last_modified_at: datetime

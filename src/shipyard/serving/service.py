@@ -2,9 +2,10 @@
 
 A model comes from a training job, stored model artifacts or a registered model package;
 it records the SHA-256 of its model directory, which every load checks, and — from its
-package only — whether a pickle may be deserialized. An endpoint is ``Creating`` (or
-``Updating``, moved to another config) until the host has loaded every variant's model,
-then ``InService`` (or ``Failed`` with a reason); on a restart the host loads every
+package only — whether a pickle may be deserialized. An endpoint is ``Creating`` until
+the host has loaded every variant's model, then ``InService`` (or ``Failed`` with a
+reason); an update is a rollout (``Updating`` until it ends, see
+:mod:`shipyard.serving.rollouts`); on a restart the host loads every
 endpoint that was in service, so endpoints survive ``shipyard up`` restarts. Serving a
 package that is not Approved needs ``registry:DeployUnapproved`` (:func:`unapproved_packages`).
 """
@@ -29,6 +30,8 @@ from shipyard.registry.schemas import ModelPackageOut
 from shipyard.serving.asynchronous.config import async_config_of, stored_async_config
 from shipyard.serving.loading import ModelSource
 from shipyard.serving.models import Endpoint, EndpointConfig, Model
+from shipyard.serving.rollouts import service as rollouts
+from shipyard.serving.rollouts.schemas import DeploymentConfig
 from shipyard.serving.schemas import (
     DataCaptureConfig,
     EndpointConfigIn,
@@ -301,9 +304,16 @@ def create_endpoint(session: Session, request: EndpointIn, owner: str) -> Endpoi
     return endpoint_out(row, config)
 
 
-def update_endpoint(session: Session, name: str, endpoint_config_name: str) -> EndpointOut:
-    """Move an endpoint to another config: ``Updating`` until the host has loaded it (it
-    goes on serving the old one meanwhile, and fails the endpoint if the new one fails)."""
+def update_endpoint(
+    session: Session,
+    name: str,
+    endpoint_config_name: str,
+    deployment_config: DeploymentConfig | None = None,
+    owner: str | None = None,
+) -> EndpointOut:
+    """Move an endpoint to another config by a blue/green rollout (``deployment_config``;
+    all at once when none): ``Updating`` until the host has shifted the traffic to it, and
+    back to what it was when the rollout fails or rolls back (see :mod:`.rollouts`)."""
     row = get_endpoint(session, name)
     if row.status == "Deleting":
         raise InvalidState(f"endpoint '{name}' is being deleted")
@@ -311,13 +321,16 @@ def update_endpoint(session: Session, name: str, endpoint_config_name: str) -> E
         config = get_endpoint_config(session, endpoint_config_name)
     except NotFound as exc:
         raise ValidationError(exc.message, "endpoint_config_name") from None
+    rollout = rollouts.start_rollout(session, row, config, deployment_config, owner or row.owner)
     if row.endpoint_config_name != config.name:
         row.previous_endpoint_config_name = row.endpoint_config_name
     row.endpoint_config_name, row.status = config.name, "Updating"
     row.failure_reason, row.last_modified_at = None, utcnow()
     session.flush()
     _record_deployment(session, row.name, config)
-    return endpoint_out(row, config)
+    updated = endpoint_out(row, config)
+    updated.rollout = rollouts.rollout_out(rollout)
+    return updated
 
 
 def promote_shadow(
@@ -342,10 +355,15 @@ def promote_shadow(
     )
     create_endpoint_config(
         session,
-        EndpointConfigIn(name=endpoint_config_name, production_variants=[promoted]),
+        EndpointConfigIn(
+            name=endpoint_config_name,
+            production_variants=[promoted],
+            data_capture_config=capture_of(config),
+            async_inference_config=async_config_of(config),
+        ),
         owner,
     )
-    return update_endpoint(session, name, endpoint_config_name)
+    return update_endpoint(session, name, endpoint_config_name, owner=owner)
 
 
 def stop_endpoint(session: Session, name: str) -> EndpointOut:
@@ -354,15 +372,20 @@ def stop_endpoint(session: Session, name: str) -> EndpointOut:
     row = get_endpoint(session, name)
     if row.status == "Deleting":
         raise InvalidState(f"endpoint '{name}' is being deleted")
+    rollouts.stop(session, name, "the endpoint was stopped")
     row.status, row.failure_reason, row.last_modified_at = STOPPED, None, utcnow()
     session.flush()
     return endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
 
 
 def rollback_endpoint(session: Session, name: str) -> EndpointOut:
-    """Move the endpoint back to the config it served before its last update (``Updating``
-    until the host has loaded it, as any update)."""
+    """Roll back the update going on (its traffic back to the old fleet), else move the
+    endpoint back to the config it served before its last update (an update itself)."""
     row = get_endpoint(session, name)
+    going_on = rollouts.active_rollout(session, name)
+    if going_on is not None:
+        rollouts.roll_back(session, going_on, "rolled back by request", utcnow())
+        return endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
     previous = row.previous_endpoint_config_name
     if previous is None:
         raise InvalidState(f"endpoint '{name}' has no earlier endpoint config to roll back to")
@@ -426,7 +449,9 @@ def get_endpoint(session: Session, name: str) -> Endpoint:
 
 def describe_endpoint(session: Session, name: str) -> EndpointOut:
     row = get_endpoint(session, name)
-    return endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
+    described = endpoint_out(row, session.get(EndpointConfig, row.endpoint_config_name))
+    described.rollout = rollouts.latest_rollout(session, name)
+    return described
 
 
 def list_endpoints(session: Session, *, limit: int, offset: int) -> list[EndpointOut]:
@@ -439,6 +464,7 @@ def mark_deleting(session: Session, name: str) -> None:
     """First step of a delete. An endpoint already Deleting (a delete that the server did not
     live to finish) is deleted again rather than refused, or it could never go away."""
     row = get_endpoint(session, name)
+    rollouts.stop(session, name, "the endpoint is being deleted")
     row.status, row.last_modified_at = "Deleting", utcnow()
 
 
@@ -446,6 +472,7 @@ def delete_endpoint_row(session: Session, name: str) -> None:
     row = session.get(Endpoint, name)
     if row is not None:
         session.delete(row)
+    rollouts.delete_rollouts(session, name)
 
 
 def set_endpoint_status(
@@ -519,6 +546,7 @@ def endpoint_out(row: Endpoint, config: EndpointConfig | None) -> EndpointOut:
         name=row.name,
         srn=srn("endpoint", row.name),
         endpoint_config_name=row.endpoint_config_name,
+        previous_endpoint_config_name=row.previous_endpoint_config_name,
         status=row.status,
         failure_reason=row.failure_reason,
         production_variants=variants,

@@ -26,6 +26,7 @@ from shipyard.security import service as security
 from shipyard.security.iam import ADMINISTRATOR_ACCESS
 from shipyard.serving import service as serving
 from shipyard.serving.models import Endpoint, EndpointConfig
+from shipyard.serving.rollouts import service as rollouts
 
 NAMESPACE = "Test/App"
 OWNER = "alarm-owner"
@@ -132,9 +133,11 @@ def add_endpoint(db: Database, name: str = "checkout", config: str = "checkout-v
                 last_modified_at=now,
             )
         )
-    with db.session_scope() as session:
+    with db.session_scope() as session:  # the update, done as a model host does it
         serving.update_endpoint(session, name, config)
-        serving.set_endpoint_status(session, name, "InService")
+        rollout_id = rollouts.rollout_to(session, name, config)
+        assert rollout_id is not None
+        rollouts.complete(session, rollout_id, "deployed at once")
 
 
 # ---- evaluation and history -----------------------------------------------------------------

@@ -16,6 +16,8 @@ from shipyard.serving.models import EndpointConfig
 
 FIELD = "async_inference_config"
 TOPIC_SRN_PREFIX = srn(topics.TOPIC_KIND, "")
+INPUT_PREFIX = "async-inference-inputs"
+"""Where a body sent inline is stored until it is answered."""
 
 
 def stored_async_config(

@@ -25,6 +25,7 @@ from shipyard.core.errors import ShipyardError
 from shipyard.core.names import srn
 from shipyard.monitoring.topics import service as topics
 from shipyard.monitoring.topics.schemas import MAX_MESSAGE_BYTES
+from shipyard.serving.asynchronous.config import INPUT_PREFIX
 from shipyard.serving.asynchronous.models import AsyncInference
 from shipyard.serving.asynchronous.queue import MAX_ATTEMPTS
 from shipyard.serving.fleet import NoInstanceAnswers
@@ -81,9 +82,9 @@ def complete(
     this worker no longer held it (another process took it over)."""
     with db.session_scope() as session:
         output = _held(session, inference_id, worker_id)
-        location = output.output_location if output is not None else None
-    if location is None:
-        return False
+        if output is None:
+            return False
+        location, input_location = output.output_location, output.input_location
     store.put_bytes(key_from_uri(location), answer.body)
     with db.session_scope() as session:
         row = _held(session, inference_id, worker_id)
@@ -94,7 +95,17 @@ def complete(
         row.variant_name = answer.variant[:64]
         row.failure_reason = None
         _notify(session, row, now, answer.body)
+    _delete_stored_input(store, input_location)
     return True
+
+
+def _delete_stored_input(store: BaseArtifactStore, input_location: str) -> None:
+    """A body sent inline was stored for the request; once it is answered it is not needed
+    (a failed or expired request keeps it, to look into). An input the caller named
+    (``input_location``) is theirs and stays."""
+    key = key_from_uri(input_location)
+    if key.startswith(f"{INPUT_PREFIX}/"):
+        store.delete_prefix(key)
 
 
 def fail(

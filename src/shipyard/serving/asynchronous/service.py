@@ -30,6 +30,7 @@ from shipyard.core.errors import (
 from shipyard.core.names import validate_name
 from shipyard.serving import service as serving
 from shipyard.serving.asynchronous.config import (
+    INPUT_PREFIX,
     async_config_of,
     failure_location,
     output_location,
@@ -46,7 +47,6 @@ from shipyard.serving.asynchronous.schemas import (
     AsyncInvocationOut,
 )
 
-INPUT_PREFIX = "async-inference-inputs"
 INFERENCE_ID_HEADER = "X-Shipyard-Inference-Id"
 INPUT_LOCATION_HEADER = "X-Shipyard-Input-Location"
 TTL_HEADER = "X-Shipyard-Request-TTL-Seconds"
