@@ -15,7 +15,9 @@ from urllib.parse import quote
 from serving_testing import breast_cancer, deploy, fleet_of, trained_model, wait_for_instances
 
 from shipyard.serving import service
-from shipyard.serving.fleet import VariantFleet
+from shipyard.serving.fleet import InstanceLauncher, InstanceStartError, VariantFleet
+from shipyard.serving.host import ModelHost
+from shipyard.serving.schemas import EndpointIn
 
 
 def test_a_killed_instance_is_replaced_and_no_request_fails(api, tmp_path) -> None:
@@ -109,3 +111,30 @@ def test_requests_during_a_redeploy_go_to_the_new_instances(api, tmp_path) -> No
         answers.append(api.invoke(endpoint, body, "application/json").status_code)
     assert set(answers) == {200}
     assert host.deployment(endpoint) is not old
+
+
+def test_a_deploy_cut_short_by_the_server_stop_leaves_the_endpoint_to_load(
+    api, tmp_path, monkeypatch
+) -> None:
+    """A server that stops while an endpoint's instances start does not mark it Failed
+    (which no restart would load again): it stays as it was, for the next start."""
+    train, _ = breast_cancer(tmp_path / "data")
+    model = trained_model(api, train, "xgboost", {"num_round": 2, "max_depth": 1})
+    endpoint = deploy(api, [{"model_name": model}])
+    context = api.client.app.state.context
+    config = api.get(f"/api/v1/endpoints/{endpoint}").json()["endpoint_config_name"]
+    other = EndpointIn(name=f"{endpoint}-2", endpoint_config_name=config)
+    with context.db.session_scope() as session:
+        service.create_endpoint(session, other, "admin")
+    stopping = ModelHost(context.db, InstanceLauncher(context.settings))
+
+    def start_while_the_server_stops(name: str, wanted: Any) -> Any:
+        stopping.close()
+        raise InstanceStartError(f"FileNotFoundError: the instances of {name} went away")
+
+    monkeypatch.setattr(stopping, "_start", start_while_the_server_stops)
+    stopping.deploy(other.name)
+    described = api.get(f"/api/v1/endpoints/{other.name}").json()
+    # Creating, or InService if the api's own host loaded it meanwhile: never Failed
+    assert described["status"] in ("Creating", "InService"), described
+    assert described["failure_reason"] is None

@@ -153,6 +153,7 @@ class ModelHost:
         self._lock = threading.Lock()
         self._deploy_locks: dict[str, threading.Lock] = {}
         self._rollout_lock = threading.Lock()
+        self._closed = threading.Event()
         self._random = random.Random()
 
     # ---- deployment ----------------------------------------------------------------
@@ -221,6 +222,9 @@ class ModelHost:
             self.log(name, f"loading endpoint config '{wanted.endpoint_config_name}'")
             deployment = self._start(name, wanted)
         except Exception as exc:
+            if self._closed.is_set():  # the server stops: the endpoint is loaded at its start
+                log.info("endpoint %s: deploy cut short by the server's stop", name)
+                return
             reason = exc.args[0] if isinstance(exc, InstanceStartError) else failure_of(exc)
             log.warning("endpoint %s failed to deploy: %s", name, reason)
             self.log(name, f"failed to deploy: {reason}")
@@ -229,6 +233,9 @@ class ModelHost:
                     rollouts.fail(session, rollout_id, reason)
                 else:
                     service.set_endpoint_status(session, name, "Failed", reason)
+            return
+        if self._closed.is_set():
+            deployment.stop()
             return
         if rollout_id is not None and self._begin_rollout(name, rollout_id, deployment):
             self.advance_rollout(name)
@@ -388,7 +395,9 @@ class ModelHost:
             self.log(name, "stopped serving here")
 
     def close(self) -> None:
-        """Stop every instance (the server is shutting down)."""
+        """Stop every instance (the server is shutting down); a deploy still going on
+        ends without a status change, so that the next start loads the endpoint."""
+        self._closed.set()
         with self._lock:
             served, self._deployments = list(self._deployments.values()), {}
         for deployment in served:
