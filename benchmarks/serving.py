@@ -1,6 +1,6 @@
 """Serving latency and throughput: Shipyard's endpoint against a hand-written Starlette
 service, BentoML and MLflow, all serving one LightGBM model, with the in-process prediction
-as the floor.
+and a bare asyncio server as the floors.
 
 One run, one machine, one model: a LightGBM binary classifier (100 trees of 31 leaves) on 30
 numeric features, trained here on generated data and saved once as LightGBM's text model,
@@ -8,9 +8,12 @@ from which each contestant loads the same booster in its own format. Every reque
 row, the same JSON body for every contestant: ``{"instances": [[30 numbers]]}``.
 
 Contestants: (1) ``Booster.predict`` on that row in this process, no HTTP: the floor;
-(2) Shipyard: a real ``shipyard up`` in a temporary home, the model file registered as a
-model package (format ``lightgbm``), approved and deployed as an endpoint, invoked at
-``POST /api/v1/endpoints/{name}/invocations`` with the admin's bearer key; (3) uvicorn +
+(1b) a hand-parsed HTTP/1.1 server on bare asyncio around the same call
+(serving_peers/bare_asyncio.py): the floor of a Python HTTP server on this machine (what it
+adds over (1) is the machine's loopback round trip, not anyone's framework); (2) Shipyard: a
+real ``shipyard up`` in a temporary home, the model file registered as a model package
+(format ``lightgbm``), approved and deployed as an endpoint, invoked at ``POST
+/api/v1/endpoints/{name}/invocations`` with the admin's bearer key; (3) uvicorn +
 Starlette by hand (serving_peers/starlette_app.py), from the project's environment;
 (4) BentoML (serving_peers/bentoml_service.py) and (5) ``mlflow models serve``, each from a
 virtual environment of its own under benchmarks/.venv/ (ignored by git; created once with
@@ -18,7 +21,18 @@ pip, their pins conflict with the project's), the model saved in each one's nati
 a peer whose install or start fails is skipped with the reason. Access logs are off
 everywhere.
 
-Every server runs pinned to one core, the load generator (this process: asyncio over
+Shipyard's server also serves two more endpoints of the same model: one whose variant has
+micro-batching on (``batching``: up to 32 rows, no wait) and one with a shadow variant
+that gets a copy of every request (``sampling_percentage`` 100). Each is compared with the
+plain endpoint in rounds that alternate between the two (so that a change of the machine's
+load falls on both alike): batched against unbatched at concurrency 64 (throughput, no
+5xx) and 1 (p99), and with against without the shadow at concurrency 1 (p50: each round's
+difference, with shadow less without, over their standard error: a t statistic, so that
+"unchanged within noise" means a difference the rounds cannot tell from none).
+
+Every server runs pinned to one core (Shipyard's model instances too: they are its
+processes, and inherit its core, so that it competes with one core as every peer does), the
+load generator (this process: asyncio over
 keep-alive connections, one request in flight per connection) to the other. Per
 concurrency level (1, 32, 64): a warm-up, then a fixed duration; p50/p99 latency,
 requests/s, non-2xx answers and transport errors (a figure is fair only when both are
@@ -27,17 +41,25 @@ client's ceiling, not the server's). Each contestant starts once both cores are 
 a level during which another program used either core is reported as not clean. Then
 Shipyard's invocation path is timed stage by stage and profiled with cProfile, in-process.
 
-Run ``.venv/bin/python benchmarks/serving.py``: about three minutes, plus one or two the
-first time for pip. Prints a table with the ratios against the peers and writes every
-figure to benchmarks/results/serving.json. Goals: at concurrency 1, Shipyard's overhead
-over the floor <= 0.3 ms at p50 and <= 1 ms at p99; at concurrency 32, requests/s >= 0.8x
-Starlette's, >= 4x BentoML's with a p99 <= 0.2x BentoML's, and >= MLflow's.
+Run ``.venv/bin/python benchmarks/serving.py``: about ten minutes, plus one or two the
+first time for pip (``--only shipyard,starlette`` runs some contestants only, for a quick
+look; the JSON is then written next to the full one, as serving-partial.json). Prints a
+table with the ratios against the peers and writes every figure to
+benchmarks/results/serving.json. Goals: at concurrency 1, Shipyard's overhead over the
+floor <= 0.3 ms at p50 and <= 1 ms at p99; at concurrency 32, requests/s >= 0.8x
+Starlette's, >= 4x BentoML's with a p99 <= 0.2x BentoML's, and >= MLflow's; micro-batching
+>= 1.5x the unbatched requests/s at concurrency 64 with no 5xx, and a p99 at concurrency 1
+<= 1.1x the unbatched one; a 100 % shadow leaves the p50 at concurrency 1 unchanged
+within noise.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import platform
@@ -62,7 +84,7 @@ from serving_peers.environments import (
     versions_in,
 )
 from serving_peers.inprocess import measure_floor, profile_shipyard
-from serving_peers.load import drive
+from serving_peers.load import Sample, drive
 from serving_peers.processes import (
     Server,
     ServerPool,
@@ -77,6 +99,7 @@ from serving_peers.processes import (
 
 from shipyard.sdk.client import Session
 from shipyard.sdk.registry import ModelPackageGroup
+from shipyard.sdk.serving import Predictor
 
 # lightgbm and Shipyard's server are imported only inside functions that run once this
 # process is pinned to its core: OpenMP sizes its thread team from the affinity at load,
@@ -92,9 +115,17 @@ WARMUP_SECONDS = 2.0
 MEASURE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 180.0
 ENDPOINT = "serving-bench"
+BATCHED_ENDPOINT = "serving-bench-batched"
+SHADOW_ENDPOINT = "serving-bench-shadow"
+BATCHING = {"max_batch_size": 32, "max_wait_ms": 0}
+ROUNDS = 6
+ROUND_SECONDS = 2.0
+"""The alternating comparisons: each side ROUNDS stretches of ROUND_SECONDS."""
+CONTESTANTS = ("bare", "shipyard", "starlette", "bentoml", "mlflow")
 HERE = Path(__file__).parent
 PEERS = HERE / "serving_peers"
 RESULTS = HERE / "results" / "serving.json"
+PARTIAL_RESULTS = HERE / "results" / "serving-partial.json"
 KEY_PATTERN = re.compile(r"sy_[0-9a-f]{16}_[A-Za-z0-9_-]+")
 
 GOALS = {
@@ -104,6 +135,10 @@ GOALS = {
     "rps_c32_over_bentoml": (">=", 4.0),
     "p99_c32_over_bentoml": ("<=", 0.2),
     "rps_c32_over_mlflow": (">=", 1.0),
+    "rps_c64_batched_over_unbatched": (">=", 1.5),
+    "http_5xx_c64_batched": ("<=", 0),
+    "p99_c1_batched_over_unbatched": ("<=", 1.1),
+    "p50_c1_shadow_change_t": ("<=", 2.0),
 }
 GOAL_LABELS = {
     "p50_overhead_c1_ms": "p50 overhead over raw predict, c1 (ms)",
@@ -112,6 +147,10 @@ GOAL_LABELS = {
     "rps_c32_over_bentoml": "rps c32 / BentoML rps c32",
     "p99_c32_over_bentoml": "p99 c32 / BentoML p99 c32",
     "rps_c32_over_mlflow": "rps c32 / MLflow rps c32",
+    "rps_c64_batched_over_unbatched": "rps c64 batched / unbatched",
+    "http_5xx_c64_batched": "5xx answers, batched c64",
+    "p99_c1_batched_over_unbatched": "p99 c1 batched / unbatched",
+    "p50_c1_shadow_change_t": "p50 c1 with shadow - without, t of rounds",
 }
 
 
@@ -159,6 +198,10 @@ class Target:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def at(self, name: str, path: str) -> Target:
+        """Another endpoint of the same server."""
+        return dataclasses.replace(self, name=name, path=path, notes={})
 
     def request(self, body: bytes) -> bytes:
         lines = [
@@ -215,11 +258,12 @@ def start_shipyard(pool: ServerPool, home: Path, model_file: Path) -> Target:
             approval_status="Approved",
         )
         package.deploy(ENDPOINT)  # waits until InService
+        deploy_comparisons(session)
     return Target(
         "shipyard",
         server,
         port,
-        f"/api/v1/endpoints/{ENDPOINT}/invocations",
+        invocations_path(ENDPOINT),
         {"Authorization": f"Bearer {token}"},
         lambda answer: answer["probabilities"][0][1],
         {
@@ -228,6 +272,34 @@ def start_shipyard(pool: ServerPool, home: Path, model_file: Path) -> Target:
             "auth": "the admin's bearer API key",
         },
     )
+
+
+def invocations_path(endpoint: str) -> str:
+    return f"/api/v1/endpoints/{endpoint}/invocations"
+
+
+def deploy_comparisons(session: Session) -> None:
+    """The batched and the shadowed endpoints, of the model the plain one serves."""
+    described = session.get(f"/api/v1/endpoint-configs/{ENDPOINT}")
+    model = described["production_variants"][0]["model_name"]
+    configs = {
+        BATCHED_ENDPOINT: {
+            "production_variants": [
+                {"variant_name": "AllTraffic", "model_name": model, "batching": BATCHING}
+            ]
+        },
+        SHADOW_ENDPOINT: {
+            "production_variants": [{"variant_name": "AllTraffic", "model_name": model}],
+            "shadow_production_variants": [
+                {"variant_name": "Shadow", "model_name": model, "sampling_percentage": 100}
+            ],
+        },
+    }
+    for name, config in configs.items():
+        session.post("/api/v1/endpoint-configs", json={"name": name, **config})
+        session.post("/api/v1/endpoints", json={"name": name, "endpoint_config_name": name})
+    for name in configs:
+        Predictor(name, session=session).wait()
 
 
 def _answers(url: str) -> bool:
@@ -247,6 +319,15 @@ def start_starlette(pool: ServerPool, model_file: Path) -> Target:
     return Target(
         "starlette", server, port, "/invocations", {}, lambda a: a["probabilities"][0][1], notes
     )
+
+
+def start_bare(pool: ServerPool, model_file: Path) -> Target:
+    port = free_port()
+    env = {**os.environ, "SERVING_BENCH_MODEL": str(model_file)}
+    server = pool.start("bare", [sys.executable, str(PEERS / "bare_asyncio.py"), str(port)], env)
+    notes = {"server": "hand-parsed HTTP/1.1 on asyncio, one process", "access_log": "none"}
+    probability = lambda a: a["probabilities"][0][1]  # noqa: E731
+    return Target("bare", server, port, "/invocations", {}, probability, notes)
 
 
 def start_bentoml(
@@ -298,17 +379,45 @@ def start_mlflow(pool: ServerPool, env: PeerEnvironment, scratch: Path, model_fi
 
 
 # ---- the measurement ----------------------------------------------------------------------
-def measure_level(
-    target: Target, request: bytes, concurrency: int, cores: tuple[int, int]
-) -> dict[str, Any]:
-    asyncio.run(drive(target.port, request, concurrency, WARMUP_SECONDS))
+@dataclass
+class Measured:
+    """What one or more timed stretches against one target gave, pooled."""
+
+    sample: Sample = field(default_factory=Sample)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    core_busy_seconds: dict[int, float] = field(default_factory=dict)
+    round_p50_ms: list[float] = field(default_factory=list)
+
+
+def timed_stretch(
+    target: Target, request: bytes, concurrency: int, seconds: float, into: Measured
+) -> None:
+    """``seconds`` of load on ``target``, added to ``into`` with the CPU it cost."""
     pids = target.server.tree()
     server_before, client_before = cpu_seconds(pids), time.process_time()
     cores_before = core_ticks()
-    sample = asyncio.run(drive(target.port, request, concurrency, MEASURE_SECONDS))
+    sample = asyncio.run(drive(target.port, request, concurrency, seconds))
     busy = core_busy(cores_before, core_ticks())
-    server_cpu, client_cpu = cpu_seconds(pids) - server_before, time.process_time() - client_before
-    server_busy, client_busy = server_cpu / sample.seconds, client_cpu / sample.seconds
+    into.server_cpu += cpu_seconds(pids) - server_before
+    into.client_cpu += time.process_time() - client_before
+    for core, share in busy.items():
+        spent = into.core_busy_seconds.get(core, 0.0)
+        into.core_busy_seconds[core] = spent + share * sample.seconds
+    pooled = into.sample
+    pooled.latencies.extend(sample.latencies)
+    pooled.statuses.update(sample.statuses)
+    pooled.transport_errors += sample.transport_errors
+    pooled.seconds += sample.seconds
+    if sample.latencies:
+        into.round_p50_ms.append(round(float(np.percentile(sample.latencies, 50)) * 1000, 3))
+
+
+def level_row(concurrency: int, measured: Measured, cores: tuple[int, int]) -> dict[str, Any]:
+    sample = measured.sample
+    server_busy = measured.server_cpu / sample.seconds
+    client_busy = measured.client_cpu / sample.seconds
+    busy = {core: spent / sample.seconds for core, spent in measured.core_busy_seconds.items()}
     latencies = np.array(sample.latencies) * 1000
     ok = sum(n for status, n in sample.statuses.items() if 200 <= status < 300)
     return {
@@ -330,6 +439,86 @@ def measure_level(
         "other_load_server_core": round(max(0.0, busy[cores[0]] - server_busy), 3),
         "other_load_client_core": round(max(0.0, busy[cores[1]] - client_busy), 3),
     }
+
+
+def measure_level(
+    target: Target, request: bytes, concurrency: int, cores: tuple[int, int]
+) -> dict[str, Any]:
+    asyncio.run(drive(target.port, request, concurrency, WARMUP_SECONDS))
+    measured = Measured()
+    timed_stretch(target, request, concurrency, MEASURE_SECONDS, measured)
+    return level_row(concurrency, measured, cores)
+
+
+def measure_alternating(
+    targets: list[Target], body: bytes, concurrency: int, cores: tuple[int, int]
+) -> dict[str, dict[str, Any]]:
+    """Each target warmed up, then ROUNDS rounds of ROUND_SECONDS on each in turn: a change
+    of the machine's load in the meantime falls on all of them alike. Each one's row (as
+    :func:`measure_level`'s) with its per-round p50s."""
+    for target in targets:
+        asyncio.run(drive(target.port, target.request(body), concurrency, WARMUP_SECONDS))
+    measured = {target.name: Measured() for target in targets}
+    for _ in range(ROUNDS):
+        for target in targets:
+            request = target.request(body)
+            timed_stretch(target, request, concurrency, ROUND_SECONDS, measured[target.name])
+    rows = {}
+    for target in targets:
+        rows[target.name] = row = level_row(concurrency, measured[target.name], cores)
+        row["round_p50_ms"] = measured[target.name].round_p50_ms
+        print(
+            f"  {target.name:<18} c{concurrency:<3} {row['rps']:>8.1f} req/s  "
+            f"p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  "
+            f"non-2xx {row['non_2xx']}  errors {row['transport_errors']}  "
+            f"rounds' p50 {row['round_p50_ms']}"
+        )
+    return rows
+
+
+def compare_shipyard(
+    target: Target, body: bytes, expected: float, cores: tuple[int, int]
+) -> dict[str, Any]:
+    """Micro-batching and a 100 % shadow against the plain endpoint, in alternating rounds."""
+    plain = target.at("unbatched", target.path)
+    batched = target.at("batched", invocations_path(BATCHED_ENDPOINT))
+    shadowed = target.at("with_shadow", invocations_path(SHADOW_ENDPOINT))
+    for other in (batched, shadowed):
+        ask = functools.partial(other.answer, body)
+        answer = wait_for(ask, "200 answer", target.server, START_TIMEOUT_SECONDS)
+        served = float(target.probability(answer))
+        if abs(served - expected) > 1e-6:
+            raise RuntimeError(f"{other.name} answered P(1) = {served}, not {expected}")
+    wait_until_idle(target.server)
+    print("shipyard: micro-batching against none, alternating")
+    batching = {f"c{c}": measure_alternating([plain, batched], body, c, cores) for c in (64, 1)}
+    print("shipyard: a 100 % shadow against none, alternating")
+    without = target.at("without_shadow", target.path)
+    shadow = {"c1": measure_alternating([without, shadowed], body, 1, cores)}
+    return {
+        "batching": {"config": BATCHING, "levels": batching},
+        "shadow": {
+            "sampling_percentage": 100,
+            "levels": shadow,
+            "shadow_report": shadow_report(target),
+        },
+        "rounds": ROUNDS,
+        "round_seconds": ROUND_SECONDS,
+    }
+
+
+def shadow_report(target: Target) -> dict[str, Any]:
+    """The shadow endpoint's report once its tallies are written (about once a second):
+    proof that the shadow answered the copies, and how many."""
+    token = target.headers["Authorization"].split()[1]
+    with Session(f"http://127.0.0.1:{target.port}", token, timeout=30) as session:
+        report: dict[str, Any] = {}
+        for _ in range(20):
+            report = session.get(f"/api/v1/endpoints/{SHADOW_ENDPOINT}/shadow-report")
+            if report["shadows"]:
+                break
+            time.sleep(0.5)
+        return report
 
 
 def measure_target(
@@ -396,6 +585,47 @@ def goal_figures(floor: dict[str, Any], results: dict[str, Any]) -> dict[str, fl
             figure(results, "bentoml", "c32", "p99_ms"),
         ),
         "rps_c32_over_mlflow": ratio(rps, figure(results, "mlflow", "c32", "rps")),
+        **comparison_figures(results),
+    }
+
+
+def comparison_figures(results: dict[str, Any]) -> dict[str, float | None]:
+    """The batching and shadow goals' figures, from the alternating rounds."""
+    comparisons = results.get("shipyard", {}).get("comparisons")
+    if comparisons is None:
+        return dict.fromkeys(list(GOALS)[-4:])
+    c64, c1 = (comparisons["batching"]["levels"][level] for level in ("c64", "c1"))
+    shadow = comparisons["shadow"]["levels"]["c1"]
+    plain, shadowed = shadow["without_shadow"], shadow["with_shadow"]
+    changes = np.array(shadowed["round_p50_ms"]) - np.array(plain["round_p50_ms"])
+    error = float(changes.std(ddof=1)) / np.sqrt(len(changes)) if len(changes) > 1 else 0.0
+    return {
+        "rps_c64_batched_over_unbatched": ratio(c64["batched"]["rps"], c64["unbatched"]["rps"]),
+        "http_5xx_c64_batched": sum(
+            n for status, n in c64["batched"]["statuses"].items() if int(status) >= 500
+        ),
+        "p99_c1_batched_over_unbatched": ratio(c1["batched"]["p99_ms"], c1["unbatched"]["p99_ms"]),
+        "p50_c1_shadow_change_t": round(float(changes.mean()) / max(error, 0.001), 3),
+    }
+
+
+def machine_figures(floor: dict[str, Any], results: dict[str, Any]) -> dict[str, float | None]:
+    """What the bare asyncio server adds over the in-process call (the machine's share of
+    any server's latency), and Shipyard's figures over the bare server's (its own)."""
+
+    def over(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(a - b, 3)
+
+    bare50, bare99 = (figure(results, "bare", "c1", key) for key in ("p50_ms", "p99_ms"))
+    ours50, ours99 = (figure(results, "shipyard", "c1", key) for key in ("p50_ms", "p99_ms"))
+    return {
+        "bare_p50_c1_over_raw_ms": over(bare50, floor["p50_ms"]),
+        "bare_p99_c1_over_raw_ms": over(bare99, floor["p99_ms"]),
+        "shipyard_p50_c1_over_bare_ms": over(ours50, bare50),
+        "shipyard_p99_c1_over_bare_ms": over(ours99, bare99),
+        "shipyard_rps_c32_over_bare": ratio(
+            figure(results, "shipyard", "c32", "rps"), figure(results, "bare", "c32", "rps")
+        ),
     }
 
 
@@ -437,6 +667,7 @@ def print_report(
     skipped: dict[str, str],
     goals: dict[str, float | None],
     profile: dict[str, Any] | None,
+    machine: dict[str, float | None],
 ) -> None:
     print()
     header = f"{'contestant':<22}{'p50 c1':>8}{'p99 c1':>8}{'rps c32':>9}{'p99 c32':>9}"
@@ -446,21 +677,38 @@ def print_report(
         f"{'raw predict (floor)':<22}{floor['p50_ms']:>8.3f}{floor['p99_ms']:>8.3f}"
         + "        —" * 4
     )
-    for name in ("shipyard", "starlette", "bentoml", "mlflow"):
+    for name in CONTESTANTS:
+        label = "bare asyncio" if name == "bare" else name
         if name not in results:
-            print(f"{name:<22}skipped: {skipped.get(name, 'not run')}")
+            print(f"{label:<22}skipped: {skipped.get(name, 'not run')}")
             continue
         levels = results[name]["levels"]
         c1, c32, c64 = levels["c1"], levels["c32"], levels["c64"]
         bad = sum(row["non_2xx"] + row["transport_errors"] for row in levels.values())
         print(
-            f"{name:<22}{c1['p50_ms']:>8.3f}{c1['p99_ms']:>8.3f}{c32['rps']:>9.0f}"
+            f"{label:<22}{c1['p50_ms']:>8.3f}{c1['p99_ms']:>8.3f}{c32['rps']:>9.0f}"
             f"{c32['p99_ms']:>9.2f}{c64['rps']:>9.0f}{c64['p99_ms']:>9.2f}{bad:>6}"
             f"{c1['p50_ms'] - floor['p50_ms']:>9.3f}{c1['p99_ms'] - floor['p99_ms']:>9.3f}"
         )
     print(
         f"raw predict: {floor['calls_per_second']} calls/s on one core, the ceiling of any server"
     )
+    if machine["bare_p50_c1_over_raw_ms"] is not None:
+        print(
+            f"the machine's share (bare asyncio over raw predict, c1): "
+            f"{machine['bare_p50_c1_over_raw_ms']:+.3f} ms p50, "
+            f"{machine['bare_p99_c1_over_raw_ms']:+.3f} ms p99"
+        )
+    if machine["shipyard_p50_c1_over_bare_ms"] is not None:
+        print(
+            f"Shipyard's own share (over bare asyncio, c1): "
+            f"{machine['shipyard_p50_c1_over_bare_ms']:+.3f} ms p50, "
+            f"{machine['shipyard_p99_c1_over_bare_ms']:+.3f} ms p99; "
+            f"rps c32 {machine['shipyard_rps_c32_over_bare']:.2f}x bare asyncio's"
+        )
+    comparisons = results.get("shipyard", {}).get("comparisons")
+    if comparisons:
+        print_comparisons(comparisons)
     print()
     title = "core busy: server / client / others on the server core"
     print(f"{title:<56}" + "".join(f"{'c' + str(c):>16}" for c in LEVELS))
@@ -498,6 +746,31 @@ def print_report(
         print("  (cProfile slows Python calls several times over: read shares, not durations)")
 
 
+def print_comparisons(comparisons: dict[str, Any]) -> None:
+    print()
+    print(
+        f"Shipyard, alternating rounds ({comparisons['rounds']} x "
+        f"{comparisons['round_seconds']:g} s each side):"
+    )
+    print(f"{'':<30}{'rps':>9}{'p50':>9}{'p99':>9}{'5xx':>6}{'bad':>6}  rounds' p50 (ms)")
+    sections = [
+        (f"batching {level}", rows) for level, rows in comparisons["batching"]["levels"].items()
+    ] + [(f"shadow {level}", rows) for level, rows in comparisons["shadow"]["levels"].items()]
+    for title, rows in sections:
+        for name, row in rows.items():
+            errors = sum(n for status, n in row["statuses"].items() if int(status) >= 500)
+            bad = row["non_2xx"] + row["transport_errors"]
+            print(
+                f"{title + ': ' + name:<30}{row['rps']:>9.0f}{row['p50_ms']:>9.3f}"
+                f"{row['p99_ms']:>9.3f}{errors:>6}{bad:>6}  {row['round_p50_ms']}"
+            )
+    for shadow in comparisons["shadow"]["shadow_report"].get("shadows", []):
+        print(
+            f"shadow '{shadow['shadow_variant']}': {shadow['requests']} copies answered, "
+            f"{shadow['shadow_errors']} errors, agreement {shadow['agreement_rate']}"
+        )
+
+
 def print_costs(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         print(
@@ -507,11 +780,11 @@ def print_costs(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def write_results(figures: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    partial = RESULTS.with_suffix(".json.tmp")
+def write_results(figures: dict[str, Any], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
     partial.write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    partial.replace(RESULTS)
+    partial.replace(path)
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -537,6 +810,8 @@ def run_contestant(
         print(f"{target.name}: started, checking its answer and letting it settle")
         measured = measure_target(target, body, expected, cores)
         measured["notes"] = target.notes
+        if target.name == "shipyard":
+            measured["comparisons"] = compare_shipyard(target, body, expected, cores)
         return measured
     finally:
         target.server.stop()
@@ -548,6 +823,8 @@ def run_contestants(
     environments: list[PeerEnvironment],
     skipped: dict[str, str],
     cores: tuple[int, int],
+    only: tuple[str, ...] = CONTESTANTS,
+    profiling: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, str]:
     """The floor, each contestant's figures (skipped ones added to ``skipped``) and
     Shipyard's in-process profile; the request body."""
@@ -557,6 +834,7 @@ def run_contestants(
     print(f"raw predict: p50 {floor['p50_ms']:.4f} ms, p99 {floor['p99_ms']:.4f} ms")
     by_name = {env.name: env for env in environments}
     starts: dict[str, Callable[[], Target]] = {
+        "bare": lambda: start_bare(pool, model_file),
         "shipyard": lambda: start_shipyard(pool, scratch / "shipyard-home", model_file),
         "starlette": lambda: start_starlette(pool, model_file),
         "bentoml": lambda: start_bentoml(pool, by_name["bentoml"], scratch, model_file),
@@ -564,6 +842,9 @@ def run_contestants(
     }
     results: dict[str, Any] = {}
     for name, start in starts.items():
+        if name not in only:
+            skipped[name] = "not asked for (--only)"
+            continue
         if name in skipped:
             print(f"{name}: skipped: {skipped[name]}")
             continue
@@ -575,13 +856,25 @@ def run_contestants(
         pool.stop_all()  # also one that failed half-way: the next has the core to itself
     token = _token_of(scratch / "shipyard.log")
     profile = None
-    if "shipyard" in results and token is not None:
+    if profiling and "shipyard" in results and token is not None:
         print("profiling Shipyard's invocation path in process")
         profile = profile_shipyard(scratch / "shipyard-home", ENDPOINT, token, body, row, cores[0])
     return floor, results, profile, body.decode()
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        default=",".join(CONTESTANTS),
+        help=f"comma-separated contestants to run, of {', '.join(CONTESTANTS)} (default all)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile")
+    options = parser.parse_args()
+    only = tuple(name.strip() for name in options.only.split(",") if name.strip())
+    unknown = sorted(set(only) - set(CONTESTANTS))
+    if unknown:
+        parser.error(f"--only: no contestant {', '.join(unknown)}")
     begun = time.perf_counter()
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
@@ -591,7 +884,7 @@ def main() -> None:
         print(
             f"the machine is not idle (load average {load_at_start[0]:.2f}): figures may be noisy"
         )
-    environments = peer_environments()
+    environments = [env for env in peer_environments() if env.name in only]
     installing = time.perf_counter()
     skipped = prepare_environments(environments)  # on every core: pip is slow
     install_seconds = round(time.perf_counter() - installing, 1)
@@ -607,12 +900,13 @@ def main() -> None:
         pool = ServerPool(cores[0], Path(directory))
         try:
             floor, results, profile, payload = run_contestants(
-                pool, Path(directory), environments, skipped, cores
+                pool, Path(directory), environments, skipped, cores, only, not options.no_profile
             )
         finally:
             pool.stop_all()
     goals = goal_figures(floor, results)
-    print_report(floor, results, skipped, goals, profile)
+    machine = machine_figures(floor, results)
+    print_report(floor, results, skipped, goals, profile, machine)
     figures = {
         "model": {
             "library": "lightgbm",
@@ -632,6 +926,7 @@ def main() -> None:
             "client_core": cores[1],
             "load_generator_affinity": sorted(os.sched_getaffinity(0)),
             "servers": {name: result["affinity"] for name, result in results.items()},
+            "shipyard_instances": "child processes of its server: on the server core with it",
         },
         "versions": versions,
         "floor": floor,
@@ -642,14 +937,16 @@ def main() -> None:
         "load_average_at_start": load_at_start,
         "load_average_at_end": list(os.getloadavg()),
         "goal_figures": goals,
+        "machine_figures": machine,
         "goals": {key: f"{sense} {bound}" for key, (sense, bound) in GOALS.items()},
         "goals_met": {key: goal_met(key, value) for key, value in goals.items()},
         "profile": profile,
         "seconds_installing_peers": install_seconds,
         "seconds_total": round(time.perf_counter() - begun, 1),
     }
-    write_results(figures)
-    print(f"\nwrote {RESULTS} in {figures['seconds_total']:.0f} s")
+    written = RESULTS if set(only) == set(CONTESTANTS) else PARTIAL_RESULTS
+    write_results(figures, written)
+    print(f"\nwrote {written} in {figures['seconds_total']:.0f} s")
 
 
 def source_state() -> dict[str, Any]:

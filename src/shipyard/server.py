@@ -50,6 +50,7 @@ from shipyard.serving.asynchronous.worker import AsyncInferenceWorker
 from shipyard.serving.autoscaling import routes as autoscaling_routes
 from shipyard.serving.batch import routes as transform_routes
 from shipyard.serving.capture import CaptureWriter
+from shipyard.serving.fastpath import InvocationFastPath
 from shipyard.serving.fleet import InstanceLauncher
 from shipyard.serving.host import ModelHost
 from shipyard.serving.shadow import ShadowRunner
@@ -170,6 +171,7 @@ def create_app(settings: Settings, context: Context | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_exception_handler(HTTPException, routing_error_handler)
     app.add_exception_handler(Exception, internal_error_handler)
+    app.add_middleware(InvocationFastPath)  # inside the authentication: it runs after it
     app.add_middleware(AuthenticationMiddleware, authenticator=context.authenticator)
     for router in ROUTERS:
         app.include_router(router)

@@ -197,11 +197,14 @@ class Batcher:
         by_columns: dict[tuple[Any, ...], list[tuple[asyncio.Transport, Parsed]]] = {}
         for item in waiting:
             by_columns.setdefault(tuple(item[1].frame.columns), []).append(item)
+        by_transport: dict[asyncio.Transport, list[bytes]] = {}
         for group in by_columns.values():
             replies = self.answerer.predict_together([parsed for _, parsed in group])
             for (transport, _), reply in zip(group, replies, strict=True):
-                if not transport.is_closing():
-                    transport.write(wire.encode_reply(reply))
+                by_transport.setdefault(transport, []).append(wire.encode_reply(reply))
+        for transport, encoded in by_transport.items():  # one write per connection
+            if not transport.is_closing():
+                transport.write(b"".join(encoded))
 
 
 class InstanceProtocol(asyncio.Protocol):
@@ -220,9 +223,13 @@ class InstanceProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         self.buffer += data
-        for frame in wire.take_frames(self.buffer):
-            request = wire.decode_request(frame)
-            if self.batcher is not None:
-                self.batcher.add(self.transport, request)
-            else:
-                self.transport.write(wire.encode_reply(self.answerer.answer(request)))
+        frames = wire.take_frames(self.buffer)
+        if self.batcher is not None:
+            for frame in frames:
+                self.batcher.add(self.transport, wire.decode_request(frame))
+            return
+        # the answers to what came in together go back in one write: one system call, and
+        # one wake-up of the host, for them all
+        replies = [wire.encode_reply(self.answerer.answer(wire.decode_request(f))) for f in frames]
+        if replies:
+            self.transport.write(replies[0] if len(replies) == 1 else b"".join(replies))

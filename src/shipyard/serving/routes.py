@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import AccessDenied, PayloadTooLarge
+from shipyard.core.errors import AccessDenied
 from shipyard.core.names import srn
 from shipyard.core.web import AuthorizeDep, Context, ContextDep, ListResponse, PageDep
 from shipyard.security.iam import Principal, is_allowed
 from shipyard.serving import capture, service, shadow
 from shipyard.serving.autoscaling import service as autoscaling
+from shipyard.serving.fastpath import receive_body
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.rollouts import service as rollouts
 from shipyard.serving.rollouts.schemas import RolloutOut, UpdateEndpointIn
@@ -291,19 +292,9 @@ async def invoke_endpoint(
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, refused (413) as soon as it is known to be over ``limit`` bytes:
-    by its Content-Length before a byte is read, else while it streams in."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body: {int(declared)} bytes, over the limit of {limit}")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body: over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The request's body, refused (413) as soon as it is known to be over ``limit`` bytes
+    (the fast path's rule: :func:`shipyard.serving.fastpath.receive_body`)."""
+    return await receive_body(request.receive, request.headers.get("content-length"), limit)
 
 
 def refuse_unapproved(session: Session, principal: Principal, endpoint_config_name: str) -> None:
