@@ -8,14 +8,22 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import threading
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from serving_testing import breast_cancer, deploy, fleet_of, trained_model, wait_for_instances
 
 from shipyard.serving import service
-from shipyard.serving.fleet import InstanceLauncher, InstanceStartError, VariantFleet
+from shipyard.serving.fleet import (
+    Instance,
+    InstanceLauncher,
+    InstanceStartError,
+    InvocationTimeout,
+    VariantFleet,
+)
 from shipyard.serving.host import ModelHost
 from shipyard.serving.schemas import EndpointIn
 
@@ -138,3 +146,16 @@ def test_a_deploy_cut_short_by_the_server_stop_leaves_the_endpoint_to_load(
     # Creating, or InService if the api's own host loaded it meanwhile: never Failed
     assert described["status"] in ("Creating", "InService"), described
     assert described["failure_reason"] is None
+
+
+def test_a_blocking_call_waits_as_long_as_its_timeout_says(tmp_path) -> None:
+    """An async request's invocation timeout reaches the instance socket: an instance that
+    never answers is an InvocationTimeout naming that timeout, not the default 60 s."""
+    path = str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.bind(path)
+        silent.listen()
+        instance = Instance("silent-1", None, path)  # type: ignore[arg-type]
+        with pytest.raises(InvocationTimeout, match=r"did not answer within 0\.2 s"):
+            instance.call_blocking("application/json", "application/json", b"[]", timeout=0.2)
+        instance.close_connections()

@@ -189,8 +189,16 @@ class Instance:
                 self._connections[loop] = connection
         return connection
 
-    def call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
+    def call_blocking(
+        self,
+        content_type: str,
+        accept: str,
+        body: bytes,
+        timeout: float = INVOCATION_TIMEOUT_SECONDS,
+    ) -> wire.Reply:
+        """One request over this thread's socket; InvocationTimeout after ``timeout``."""
         sock = self._socket()
+        sock.settimeout(timeout)
         request_id = next(self._ids)
         self.in_flight += 1
         try:
@@ -201,16 +209,16 @@ class Instance:
                     return reply
         except TimeoutError:
             self._forget_socket()
-            raise self._timed_out() from None
+            raise self._timed_out(timeout) from None
         except OSError as exc:
             self._forget_socket()
             raise InstanceLost(f"instance {self.id} went away: {exc}") from None
         finally:
             self.in_flight -= 1
 
-    def _timed_out(self) -> InvocationTimeout:
+    def _timed_out(self, timeout: float = INVOCATION_TIMEOUT_SECONDS) -> InvocationTimeout:
         return InvocationTimeout(
-            f"ModelError: instance {self.id} did not answer within {INVOCATION_TIMEOUT_SECONDS:g} s"
+            f"ModelError: instance {self.id} did not answer within {timeout:g} s"
         )
 
     def _socket(self) -> socket.socket:
@@ -589,14 +597,24 @@ class VariantFleet:
                 await asyncio.sleep(0)
         raise self._none_up()
 
-    def call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
+    def call_blocking(
+        self,
+        content_type: str,
+        accept: str,
+        body: bytes,
+        timeout: float = INVOCATION_TIMEOUT_SECONDS,
+    ) -> wire.Reply:
+        """:meth:`call` from a thread off any event loop; an instance that does not answer
+        within ``timeout`` seconds is an InvocationTimeout."""
         self._admit()
         try:
-            return self._call_blocking(content_type, accept, body)
+            return self._call_blocking(content_type, accept, body, timeout)
         finally:
             self._release()
 
-    def _call_blocking(self, content_type: str, accept: str, body: bytes) -> wire.Reply:
+    def _call_blocking(
+        self, content_type: str, accept: str, body: bytes, timeout: float
+    ) -> wire.Reply:
         deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
         for _ in range(CALL_ATTEMPTS):
             with self._changed:
@@ -609,7 +627,7 @@ class VariantFleet:
             if instance is None:
                 continue
             try:
-                return instance.call_blocking(content_type, accept, body)
+                return instance.call_blocking(content_type, accept, body, timeout)
             except InstanceLost:
                 self._drop(instance)
         raise self._none_up()

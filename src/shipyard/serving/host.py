@@ -32,6 +32,7 @@ from shipyard.monitoring.metrics.builtin import record_cold_start, record_invoca
 from shipyard.serving import service, wire
 from shipyard.serving.capture import CaptureWriter
 from shipyard.serving.fleet import (
+    INVOCATION_TIMEOUT_SECONDS,
     InstanceLauncher,
     InstanceSpec,
     InstanceStartError,
@@ -64,6 +65,16 @@ class ServedShadow:
     name: str
     sampling_percentage: float
     fleet: VariantFleet
+
+
+@dataclass(frozen=True)
+class Call:
+    """How a blocking invocation goes: the variant asked for, each instance's time to
+    answer, and when it started (for the latency metrics)."""
+
+    target_variant: str | None
+    timeout: float
+    started: float
 
 
 @dataclass(frozen=True)
@@ -419,9 +430,9 @@ class ModelHost:
             return sorted(self._deployments)
 
     def deployment(self, name: str) -> Deployment | None:
-        """What ``name`` serves here now, if anything."""
-        with self._lock:
-            return self._deployments.get(name)
+        """What ``name`` serves here now, if anything (every request asks: a dict read,
+        atomic, while the writers replace whole entries under the lock)."""
+        return self._deployments.get(name)
 
     def variant_status(self, name: str) -> list[VariantStatus]:
         """The instances of each variant and shadow of ``name`` served here (of both
@@ -496,42 +507,44 @@ class ModelHost:
         content_type: str,
         accept: str,
         target_variant: str | None = None,
+        timeout: float = INVOCATION_TIMEOUT_SECONDS,
     ) -> Invocation:
-        """:meth:`invoke` for a thread that is not on an event loop."""
+        """:meth:`invoke` for a thread that is not on an event loop, each instance given
+        ``timeout`` seconds to answer (an async request's invocation timeout)."""
         started = time.perf_counter()
         deployment = self.deployment(name) or self._cold_lookup(name)
         request = (body, content_type, accept)
+        call = Call(target_variant, timeout, started)
         side = deployment.side(target_variant, self._random)
         if side is not deployment:
             try:
-                return self._invoke_on_blocking(name, side, request, target_variant, started)
+                return self._invoke_on_blocking(name, side, request, call)
             except ShipyardError:
-                started = time.perf_counter()
-        return self._invoke_on_blocking(name, deployment, request, target_variant, started)
+                call = replace(call, started=time.perf_counter())
+        return self._invoke_on_blocking(name, deployment, request, call)
 
     def _invoke_on_blocking(
         self,
         name: str,
         deployment: Deployment,
         request: tuple[bytes, str, str],
-        target_variant: str | None,
-        started: float,
+        call: Call,
     ) -> Invocation:
         body, content_type, accept = request
-        variant = deployment.choose(target_variant, self._random)
+        variant = deployment.choose(call.target_variant, self._random)
         try:
             try:
-                reply = variant.fleet.call_blocking(content_type, accept, body)
+                reply = variant.fleet.call_blocking(content_type, accept, body, call.timeout)
             except NoInstanceAnswers:
                 newer = self._replaced(name, deployment)
                 if newer is None:
                     raise
-                deployment, variant = newer, newer.choose(target_variant, self._random)
-                reply = variant.fleet.call_blocking(content_type, accept, body)
+                deployment, variant = newer, newer.choose(call.target_variant, self._random)
+                reply = variant.fleet.call_blocking(content_type, accept, body, call.timeout)
         except ShipyardError as exc:
-            self._unanswered(name, variant.name, exc, started)
+            self._unanswered(name, variant.name, exc, call.started)
             raise
-        return self._answered(name, deployment, variant, request, reply, started)
+        return self._answered(name, deployment, variant, request, reply, call.started)
 
     def _replaced(self, name: str, deployment: Deployment) -> Deployment | None:
         """The deployment that took ``name`` over from ``deployment`` while a request was

@@ -24,16 +24,16 @@ def record_invocation(
 ) -> None:
     """One invocation that reached a variant: Invocations, the latencies (microseconds,
     as SageMaker) and the 4XX / 5XX error counts (0 or 1, so an Average is a rate)."""
-    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
-    namespace = ENDPOINTS_NAMESPACE
-    buffer.add(namespace, "Invocations", dimensions, 1.0, "Count")
-    buffer.add(
-        namespace, "Invocation4XXErrors", dimensions, float(400 <= status_code < 500), "Count"
-    )
-    buffer.add(namespace, "Invocation5XXErrors", dimensions, float(status_code >= 500), "Count")
+    samples = [
+        ("Invocations", 1.0, "Count"),
+        ("Invocation4XXErrors", float(400 <= status_code < 500), "Count"),
+        ("Invocation5XXErrors", float(status_code >= 500), "Count"),
+        ("OverheadLatency", round(overhead_latency_us), "Microseconds"),
+    ]
     if model_latency_us is not None:
-        buffer.add(namespace, "ModelLatency", dimensions, round(model_latency_us), "Microseconds")
-    buffer.add(namespace, "OverheadLatency", dimensions, round(overhead_latency_us), "Microseconds")
+        samples.append(("ModelLatency", round(model_latency_us), "Microseconds"))
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    buffer.add_many(ENDPOINTS_NAMESPACE, dimensions, samples)
 
 
 def record_cold_start(

@@ -304,7 +304,11 @@ class AsyncInferenceWorker:
             return Failure("InputReadError", reason, retryable=True)
         try:
             return self.host.invoke_blocking(
-                item.endpoint_name, body, item.content_type, item.accept
+                item.endpoint_name,
+                body,
+                item.content_type,
+                item.accept,
+                timeout=item.invocation_timeout_seconds,
             )
         except ShipyardError as exc:
             return outcomes.failure_of(exc)
