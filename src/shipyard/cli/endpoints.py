@@ -26,8 +26,8 @@ from shipyard.cli.common import (
 from shipyard.cli.resources import add_collection_commands
 from shipyard.core.errors import ValidationError
 from shipyard.sdk.client import Session
-from shipyard.sdk.serving import ASYNC_HEADERS, ROLLOUT_ENDED, AsyncInference, Predictor
-from shipyard.sdk.waiting import wait_until
+from shipyard.sdk.serving import ASYNC_HEADERS, AsyncInference, Predictor
+from shipyard.sdk.waiting import UnexpectedStatus
 
 app = typer.Typer(
     help="Endpoints: real-time predictions from deployed models.", no_args_is_help=True
@@ -335,11 +335,13 @@ def update(
         with console.status(f"{name}: updating to {config}", spinner="dots") as status:
 
             def show(found: dict[str, Any]) -> None:
-                status.update(
-                    f"{name}: {found['status']}, {found['traffic_percent']:g}% to {config}"
-                )
+                shifted = f"{found['traffic_percent']:g}% to {config}"
+                status.update(f"{name}: {found['status']}, {shifted}")
 
-            rollout = _wait_showing(predictor, rollout["rollout_id"], show)
+            try:
+                rollout = predictor.wait_for_rollout(rollout["rollout_id"], on_poll=show)
+            except UnexpectedStatus as exc:  # rolled back, failed or stopped: shown, exit 1
+                rollout = exc.description
     print_json(rollout) if json_output else print_record(rollout, ROLLOUT_COLUMNS)
     if rollout["status"] in ("RolledBack", "Failed", "Stopped"):
         raise typer.Exit(1)
@@ -367,11 +369,6 @@ def _deployment_config(
     if alarms:
         config["auto_rollback_configuration"] = {"alarms": [{"alarm_name": a} for a in alarms]}
     return config
-
-
-def _wait_showing(predictor: Predictor, rollout_id: str, show: Any) -> dict[str, Any]:
-    path = f"/api/v1/endpoints/{predictor.endpoint_name}/rollouts/{rollout_id}"
-    return wait_until(lambda: predictor.session.get(path), done=ROLLOUT_ENDED, on_poll=show)
 
 
 @app.command()

@@ -4,6 +4,7 @@ real time or asynchronously (``AsyncInference``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -131,9 +132,18 @@ class Predictor:
         rollout = updated["rollout"]
         return self.wait_for_rollout(rollout["rollout_id"], timeout) if wait else rollout
 
-    def wait_for_rollout(self, rollout_id: str, timeout: float | None = None) -> dict[str, Any]:
+    def wait_for_rollout(
+        self,
+        rollout_id: str,
+        timeout: float | None = None,
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The rollout once it completed; UnexpectedStatus (with the rollout) if it rolled
+        back, failed or stopped."""
         path = f"/api/v1/endpoints/{self.endpoint_name}/rollouts/{rollout_id}"
-        rollout = wait_until(lambda: self.session.get(path), done=ROLLOUT_ENDED, timeout=timeout)
+        rollout = wait_until(
+            lambda: self.session.get(path), done=ROLLOUT_ENDED, on_poll=on_poll, timeout=timeout
+        )
         if rollout["status"] != "Completed":
             raise UnexpectedStatus(
                 f"the update of {self.endpoint_name} to {rollout['to_endpoint_config_name']} "

@@ -3,15 +3,12 @@ of FastAPI's router, as its route answers it, without the router's per-request w
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.core.errors import PayloadTooLarge, ShipyardError
 from shipyard.core.names import srn
-from shipyard.core.web import Context, bearer_token, error_response
+from shipyard.core.web import Context, error_response, get_principal
 from shipyard.security.iam import Principal, authorize
 from shipyard.serving.host import TARGET_VARIANT_HEADER, ModelHost
 from shipyard.serving.invocation import Invocation
@@ -88,7 +85,7 @@ def route_path(scope: Scope) -> str:
 
 async def invoke(context: Context, scope: Scope, receive: Receive, name: str) -> Invocation:
     content_type, accept, declared, target_variant = request_headers(scope)
-    principal = await caller(context, scope)
+    principal = await caller(scope)
     authorize(principal, INVOKE_ACTION, srn("endpoint", name))
     body = await receive_body(receive, declared, context.settings.max_payload_bytes)
     host: ModelHost = context.extras["model_host"]
@@ -116,21 +113,10 @@ def request_headers(scope: Scope) -> tuple[str | None, str | None, str | None, s
     return content_type, accept, declared, target_variant
 
 
-async def caller(context: Context, scope: Scope) -> Principal:
-    """The principal the authentication middleware found; else the bearer key's, as
-    ``get_principal`` finds it (Unauthenticated without a good one)."""
-    state: dict[str, Any] = scope.setdefault("state", {})
-    principal: Principal | None = state.get("principal")
-    if principal is None:
-        authorization = ""
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        token = bearer_token(authorization)
-        principal = await run_in_threadpool(context.authenticator.authenticate, token)
-        state["principal"] = principal
-    return principal
+async def caller(scope: Scope) -> Principal:
+    """The principal the authentication middleware found, else :func:`get_principal`'s."""
+    principal: Principal | None = scope.get("state", {}).get("principal")
+    return principal if principal is not None else await get_principal(Request(scope))
 
 
 async def receive_body(receive: Receive, declared: str | None, limit: int) -> bytes:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.core.clock import as_utc, utcnow
 from shipyard.core.errors import InvalidState, NotFound, ValidationError
-from shipyard.monitoring.alarms.models import Alarm
+from shipyard.monitoring.alarms.states import alarm_states
 from shipyard.serving.models import Endpoint, EndpointConfig
 from shipyard.serving.rollouts.models import Rollout
 from shipyard.serving.rollouts.plan import traffic_steps
@@ -103,7 +103,7 @@ def _check_alarms_exist(session: Session, config: DeploymentConfig) -> None:
     if rollback is None:
         return
     names = [a.alarm_name for a in rollback.alarms]
-    known = set(session.scalars(select(Alarm.name).where(Alarm.name.in_(names))))
+    known = alarm_states(session, names)
     for index, name in enumerate(names):
         if name not in known:
             raise ValidationError(f"no alarm '{name}'", f"{ALARM_FIELD}.{index}.alarm_name")
@@ -121,15 +121,16 @@ def advance(session: Session, rollout_id: str, now: datetime) -> Move:
     if row.status not in IN_PROGRESS:  # rolled back, stopped or failed elsewhere
         return Move("RollBack", 0.0, [f"rollout {row.id} {row.status}: {row.reason}"])
     seen = len(row.events)
+    config = DeploymentConfig.model_validate(row.deployment_config)
     if row.status == DEPLOYING:
         row.status, row.next_step_at = SHIFTING, now
         _event(row, now, f"the instances of '{row.to_endpoint_config_name}' are up")
-    why = _alarm_firing(session, row) or _out_of_time(row, now)
+    why = _alarm_firing(session, config) or _out_of_time(row, config, now)
     if why is not None:
         roll_back(session, row, why, now)
         return Move("RollBack", 0.0, _messages(row, seen))
     while row.status in IN_PROGRESS and _due(row, now):
-        _take_step(session, row, now)
+        _take_step(session, row, config, now)
     row.last_modified_at = now
     outcome: Outcome = "Complete" if row.status == COMPLETED else "Shift"
     return Move(outcome, row.traffic_percent, _messages(row, seen))
@@ -140,8 +141,8 @@ def _due(row: Rollout, now: datetime) -> bool:
     return due is not None and due <= now
 
 
-def _take_step(session: Session, row: Rollout, now: datetime) -> None:
-    policy = DeploymentConfig.model_validate(row.deployment_config).blue_green_update_policy
+def _take_step(session: Session, row: Rollout, config: DeploymentConfig, now: datetime) -> None:
+    policy = config.blue_green_update_policy
     wait = policy.traffic_routing_configuration.wait_interval_in_seconds
     last = len(row.steps) - 1
     if row.step < last:
@@ -161,22 +162,19 @@ def _take_step(session: Session, row: Rollout, now: datetime) -> None:
         _complete(session, row, now)
 
 
-def _alarm_firing(session: Session, row: Rollout) -> str | None:
-    rollback = DeploymentConfig.model_validate(row.deployment_config).auto_rollback_configuration
+def _alarm_firing(session: Session, config: DeploymentConfig) -> str | None:
+    rollback = config.auto_rollback_configuration
     if rollback is None:
         return None
-    names = [a.alarm_name for a in rollback.alarms]
-    query = select(Alarm.name, Alarm.state_reason).where(
-        Alarm.name.in_(names), Alarm.state_value == "ALARM"
-    )
-    for name, reason in session.execute(query.order_by(Alarm.name)):
-        return f"alarm '{name}' is in ALARM: {reason}"
+    states = alarm_states(session, [a.alarm_name for a in rollback.alarms])
+    for name, (state, reason) in sorted(states.items()):
+        if state == "ALARM":
+            return f"alarm '{name}' is in ALARM: {reason}"
     return None
 
 
-def _out_of_time(row: Rollout, now: datetime) -> str | None:
-    policy = DeploymentConfig.model_validate(row.deployment_config).blue_green_update_policy
-    limit = policy.maximum_execution_timeout_in_seconds
+def _out_of_time(row: Rollout, config: DeploymentConfig, now: datetime) -> str | None:
+    limit = config.blue_green_update_policy.maximum_execution_timeout_in_seconds
     started = as_utc(row.started_at) or row.started_at
     if limit is not None and now - started > timedelta(seconds=limit):
         return f"the rollout ran past its maximum execution timeout of {limit} s"
