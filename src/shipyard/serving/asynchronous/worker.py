@@ -40,6 +40,10 @@ POLL_SECONDS = 1.0
 LEASE_SECONDS = 30.0
 RECOVER_SECONDS = 5.0
 BACKLOG_SECONDS = 5.0
+SOCKET_GRACE_SECONDS = 5.0
+"""How long past a request's invocation timeout its instance call may still wait: the
+worker's own deadline ends the request (InvocationTimeout) first, and the socket's limit
+only frees the thread of a call that never answers."""
 MAX_IN_FLIGHT = 256
 """Requests in flight in one process, over all its endpoints."""
 DELIVERY_DUTY = "topics"  # shipyard.duties.DELIVER_NOTIFICATIONS
@@ -308,7 +312,7 @@ class AsyncInferenceWorker:
                 body,
                 item.content_type,
                 item.accept,
-                timeout=item.invocation_timeout_seconds,
+                timeout=item.invocation_timeout_seconds + SOCKET_GRACE_SECONDS,
             )
         except ShipyardError as exc:
             return outcomes.failure_of(exc)
