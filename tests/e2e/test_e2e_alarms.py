@@ -35,7 +35,8 @@ if os.environ.get("SHIPYARD_TEST_FAULTY_PREDICT") == "1":
     _predict = model_io.LoadedModel.predict
 
     def _faulty(self, features):
-        if len(features.columns) and (features.iloc[:, 0] == {FAULT!r}).any():
+        frame = model_io.as_frame(features)
+        if len(frame.columns) and (frame.iloc[:, 0] == {FAULT!r}).any():
             raise RuntimeError("an injected model failure")
         return _predict(self, features)
 

@@ -81,13 +81,17 @@ def test_micro_batched_requests_each_get_their_own_rows(api, tmp_path) -> None:
         ],
     )
     rows = validation.drop(columns=["target"]).values[:20].tolist()
-    bodies = [json.dumps(rows[i : i + 1 + i % 3]).encode() for i in range(12)]
-    bodies.append(b'[["not", "numbers"]]')  # fails alone, not its batch
+    json_rows = [json.dumps(rows[i : i + 1 + i % 3]).encode() for i in range(10)]
+    csv_row = ",".join(map(str, rows[15])).encode()  # a matrix, as the JSON rows are
+    with_null = json.dumps([[None, *rows[16][1:]]]).encode()  # a missing value
+    bodies = [*(("application/json", b) for b in json_rows), ("text/csv", csv_row)]
+    bodies += [("application/json", with_null), ("application/json", b'[["not", "numbers"]]')]
+    # the last fails alone, not its batch
     batched, single = fleet_of(api, endpoint, "batched"), fleet_of(api, endpoint, "single")
 
     async def all_at_once(fleet: VariantFleet) -> list[Any]:
         replies = await asyncio.gather(
-            *(fleet.call("application/json", "application/json", body) for body in bodies)
+            *(fleet.call(kind, "application/json", body) for kind, body in bodies)
         )
         api.client.app.state.context.extras["model_host"].close_connections()  # this loop's
         await asyncio.sleep(0.01)

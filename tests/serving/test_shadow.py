@@ -11,6 +11,7 @@ benchmark, not here."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from console_testing import log_in
 from serving_testing import assert_error, breast_cancer, unique
 
 VARIANT_HEADER = "X-Shipyard-Variant"
+SCHED_OTHER, SCHED_IDLE = os.SCHED_OTHER, os.SCHED_IDLE
 
 
 def train(api: Any, data: Path, hyperparameters: dict[str, Any]) -> str:
@@ -83,6 +85,16 @@ def report(api: Any, endpoint: str) -> dict[str, Any]:
     return only
 
 
+def policies(api: Any, endpoint: str) -> dict[str, set[int]]:
+    """The scheduling policies of each variant's and shadow's instance processes."""
+    deployment = api.client.app.state.context.extras["model_host"].deployment(endpoint)
+    served = [*deployment.variants, *deployment.shadows]
+    return {
+        one.name: {os.sched_getscheduler(instance.pid) for instance in one.fleet.instances}
+        for one in served
+    }
+
+
 @pytest.fixture
 def models(api, tmp_path) -> tuple[str, str, list[list[float]], Path]:
     data, validation = breast_cancer(tmp_path / "data")
@@ -103,6 +115,8 @@ def test_a_shadow_is_compared_on_every_request_then_promoted(api, models) -> Non
     assert [s["variant_name"] for s in described["shadow_production_variants"]] == ["challenger"]
     shadowed = answers(api, endpoint, rows)
     assert shadowed == [("champion", p) for p in strong_alone]  # production answers unchanged
+    # the shadow predicts only on CPU time production leaves: it cannot slow production down
+    assert policies(api, endpoint) == {"champion": {SCHED_OTHER}, "challenger": {SCHED_IDLE}}
 
     found = report(api, endpoint)
     assert found["shadow_variant"] == "challenger"
@@ -133,6 +147,7 @@ def test_a_shadow_is_compared_on_every_request_then_promoted(api, models) -> Non
     assert promoted.json()["shadow_production_variants"] == []
     assert api.wait_for_endpoint(endpoint)["status"] == "InService"
     assert answers(api, endpoint, rows[:20]) == [("challenger", p) for p in weak_alone[:20]]
+    assert policies(api, endpoint) == {"challenger": {SCHED_OTHER}}  # production's priority
 
 
 def test_a_failing_shadow_is_counted_never_felt(api, models, tmp_path) -> None:

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shipyard.compute.events import parse_event
 from shipyard.compute.executors.local import LocalExecutor, LocalRunningJob
@@ -81,8 +81,8 @@ class HostConnection(asyncio.Protocol):
         self.outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's are not subclasses of asyncio's)
+        self.transport = cast(asyncio.Transport, transport)
         self.loop = asyncio.get_running_loop()
 
     def send(self, frame: bytes) -> None:
@@ -270,6 +270,8 @@ class InstanceSpec:
     variant: str
     source: ModelSource
     batching: dict[str, Any] | None = None
+    idle_priority: bool = False
+    """A shadow's instances: they predict only on CPU time that production leaves free."""
 
 
 class InstanceLauncher:
@@ -299,6 +301,7 @@ class InstanceLauncher:
             "model": spec.source.to_payload(),
             "socket": socket_path,
             "batching": spec.batching,
+            "idle_priority": spec.idle_priority,
         }
         job = self.executor.start(
             instance_id, JobSpec(entrypoint=instance_program.__name__, payload=payload)

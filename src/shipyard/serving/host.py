@@ -347,7 +347,7 @@ class ModelHost:
                 variants.append(ServedVariant(variant.variant_name, variant.initial_weight, fleet))
             shadows = []
             for shadow, source in wanted.shadows:
-                fleet = self._fleet(name, shadow.variant_name, source, None)
+                fleet = self._fleet(name, shadow.variant_name, source, None, idle_priority=True)
                 started.append(fleet)
                 fleet.start(shadow.initial_instance_count)
                 shadows.append(ServedShadow(shadow.variant_name, shadow.sampling_percentage, fleet))
@@ -370,6 +370,7 @@ class ModelHost:
         source: ModelSource,
         batching: dict[str, Any] | None,
         serverless: ServerlessConfig | None = None,
+        idle_priority: bool = False,
     ) -> VariantFleet:
         def log_line(stream: str, line: str) -> None:
             self.log(name, line, stream)
@@ -378,7 +379,7 @@ class ModelHost:
             if self.metrics is not None:
                 record_cold_start(self.metrics, name, variant, seconds * 1e6)
 
-        spec = InstanceSpec(name, variant, source, batching)
+        spec = InstanceSpec(name, variant, source, batching, idle_priority)
         return VariantFleet(self.launcher, spec, log_line, serverless, cold_start)
 
     def tend(self) -> None:

@@ -59,7 +59,8 @@ if os.environ.get("ASYNC_TEST_FAULTS") == "1":
     def _faulty(self, features):
         if os.environ.get("ASYNC_TEST_HANG") == "1":
             time.sleep(600)
-        first = features.iloc[:, 0] if len(features.columns) else None
+        frame = model_io.as_frame(features)
+        first = frame.iloc[:, 0] if len(frame.columns) else None
         if first is not None and (first == {FAULT!r}).any():
             raise RuntimeError("an injected model failure")
         if first is not None and (first == {SLOW!r}).any():

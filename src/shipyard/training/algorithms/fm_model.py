@@ -22,6 +22,7 @@ from shipyard.training.algorithms.fm_features import FeatureSpace
 from shipyard.training.algorithms.model_io import (
     LoadedModel,
     ModelManifest,
+    as_frame,
     binary_to_two_columns,
 )
 
@@ -80,11 +81,11 @@ class FactorizationMachineModel(LoadedModel):
         self.space = space
         self.factors = factors
 
-    def predict(self, features: pd.DataFrame) -> dict[str, list[Any]]:
+    def predict(self, features: pd.DataFrame | np.ndarray) -> dict[str, list[Any]]:
         """See `LoadedModel.predict`. Ids may be text or numbers; an id not kept in training
         scores as the out-of-vocabulary bucket. A sparse feature is {index: value} or
         "index:value ..." text. Bad records raise ValidationError(field="instances")."""
-        raw = self.raw_predict(self.space.encode(features, "instances"))
+        raw = self.raw_predict(self.space.encode(as_frame(features), "instances"))
         if self.problem_type == "regression":
             return {"predictions": raw.tolist()}
         assert self._labels is not None

@@ -111,11 +111,12 @@ class LoadedModel(ABC):
         self.classes = None if manifest.classes is None else list(manifest.classes)
         self._labels = None if self.classes is None else np.array(self.classes, dtype=object)
 
-    def predict(self, features: pd.DataFrame) -> dict[str, list[Any]]:
+    def predict(self, features: pd.DataFrame | np.ndarray) -> dict[str, list[Any]]:
         """Predict for every row of `features`.
 
         Columns are the feature names in any order, or exactly len(feature_names) integer
-        (positional) columns, as read from a CSV without header; anything else raises
+        (positional) columns, as read from a CSV without header, or a 2-D numeric array of
+        that many positional columns; anything else raises
         ValidationError(field="instances"). Returns {"predictions": [...]} with, for
         classifiers, original class labels and "probabilities" (one list per row, in `classes`
         order); for clustering, cluster indices and "distances" (to the closest centre); for
@@ -142,9 +143,13 @@ class LoadedModel(ABC):
             return {"predictions": (raw > 0).astype(int).tolist(), "scores": raw.tolist()}
         return {"predictions": raw.tolist()}
 
-    def model_input(self, features: pd.DataFrame) -> np.ndarray:
+    def model_input(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """What `raw_predict` takes, from the rows to predict: the checked feature matrix (see
         `feature_matrix`). Raises ValidationError(field="instances")."""
+        if isinstance(features, np.ndarray):
+            return positional_matrix(
+                features, self.feature_names, self.matrix_dtype, self.allows_missing
+            )
         return feature_matrix(features, self.feature_names, self.matrix_dtype, self.allows_missing)
 
     @abstractmethod
@@ -183,17 +188,51 @@ def feature_matrix(
                 + _missing_note(names, by_name),
                 field="instances",
             )
-    for column, column_dtype in zip(names, features.dtypes.tolist(), strict=True):
-        if column_dtype.kind not in NUMERIC_KINDS:
+    for position, (column, column_dtype) in enumerate(
+        zip(names, features.dtypes.tolist(), strict=True)
+    ):
+        if column_dtype.kind not in NUMERIC_KINDS and not _all_missing(features, position):
             raise ValidationError(
                 f"feature '{column}' must be numeric, got {column_dtype}", field="instances"
             )
-    matrix = features.to_numpy(dtype=dtype, na_value=np.nan)
+    return _checked(features.to_numpy(dtype=dtype, na_value=np.nan), allows_missing)
+
+
+def _all_missing(features: pd.DataFrame, position: int) -> bool:
+    """A column of nulls alone (a record's null, in a request of one) is missing numbers."""
+    return bool(features.iloc[:, position].isna().all())
+
+
+def positional_matrix(
+    rows: np.ndarray,
+    feature_names: Sequence[str],
+    dtype: type[np.floating],
+    allows_missing: bool,
+) -> np.ndarray:
+    """`feature_matrix` of a 2-D numeric array: one column per feature, in their order."""
+    names = list(feature_names)
+    if rows.ndim != 2 or rows.shape[1] != len(names):
+        width = rows.shape[1] if rows.ndim == 2 else rows.ndim
+        raise ValidationError(
+            f"expected {len(names)} features ({shorten_names(names)}), got {width}",
+            field="instances",
+        )
+    if rows.dtype.kind not in NUMERIC_KINDS:
+        raise ValidationError(f"features must be numeric, got {rows.dtype}", field="instances")
+    return _checked(rows.astype(dtype, copy=False), allows_missing)
+
+
+def _checked(matrix: np.ndarray, allows_missing: bool) -> np.ndarray:
     if not allows_missing and not np.isfinite(matrix).all():
         raise ValidationError(
             "features must not contain missing or infinite values", field="instances"
         )
     return matrix
+
+
+def as_frame(features: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+    """A model that reads its input by column names takes a matrix as positional columns."""
+    return features if isinstance(features, pd.DataFrame) else pd.DataFrame(features)
 
 
 def _positional(columns: list[Any]) -> bool:
