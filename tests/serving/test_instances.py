@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from serving_testing import breast_cancer, deploy, fleet_of, trained_model, wait_for_instances
 
-from shipyard.serving import service
+from shipyard.serving import service, wire
 from shipyard.serving.fleet import (
     Instance,
     InstanceLauncher,
@@ -163,3 +163,30 @@ def test_a_blocking_call_waits_as_long_as_its_timeout_says(tmp_path) -> None:
         with pytest.raises(InvocationTimeout, match=r"did not answer within 0\.2 s"):
             instance.call_blocking("application/json", "application/json", b"[]", timeout=0.2)
         instance.close_connections()
+
+
+def test_requests_sent_together_get_their_own_replies_in_order(tmp_path) -> None:
+    """A shadow's burst of copies goes out in one write; an instance may answer in any
+    order, and each request still gets its own reply."""
+    path = str(tmp_path / "reversing.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen()
+
+        def answer_in_reverse() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                frames = [wire.decode_request(wire.receive_frame(connection)) for _ in range(3)]
+                for request in reversed(frames):
+                    reply = wire.Reply(request.id, 200, 1.0, "text/plain", request.body.upper())
+                    connection.sendall(wire.encode_reply(reply))
+
+        server = threading.Thread(target=answer_in_reverse)
+        server.start()
+        instance = Instance("reversing-1", None, path)  # type: ignore[arg-type]
+        requests = [("text/plain", "text/plain", body) for body in (b"a", b"b", b"c")]
+        replies = instance.call_blocking_many(requests, timeout=5)
+        server.join()
+        instance.close_connections()
+    assert [reply.body for reply in replies] == [b"A", b"B", b"C"]
+    assert instance.in_flight == 0

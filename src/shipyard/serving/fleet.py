@@ -47,6 +47,8 @@ REPLACEMENT_WAIT_SECONDS = 60.0
 """How long a request waits for an instance when its variant has none up."""
 INVOCATION_TIMEOUT_SECONDS = 60.0
 CALL_ATTEMPTS = 4
+InstanceRequest = tuple[str, str, bytes]
+"""A request to an instance: its content type, its Accept and its body."""
 LogLine = Callable[[str, str], None]
 """``(stream, message)``: a line for the endpoint's log group."""
 
@@ -197,16 +199,33 @@ class Instance:
         timeout: float = INVOCATION_TIMEOUT_SECONDS,
     ) -> wire.Reply:
         """One request over this thread's socket; InvocationTimeout after ``timeout``."""
+        return self.call_blocking_many([(content_type, accept, body)], timeout)[0]
+
+    def call_blocking_many(
+        self, requests: list[InstanceRequest], timeout: float = INVOCATION_TIMEOUT_SECONDS
+    ) -> list[wire.Reply]:
+        """Requests ``(content type, accept, body)`` sent in one write over this thread's
+        socket, their replies in the same order; InvocationTimeout when none comes for
+        ``timeout`` seconds."""
         sock = self._socket()
         sock.settimeout(timeout)
-        request_id = next(self._ids)
-        self.in_flight += 1
+        ids = [next(self._ids) for _ in requests]
+        self.in_flight += len(requests)
         try:
-            sock.sendall(wire.request_frame(request_id, content_type, accept, body))
-            while True:  # a reply to a request this thread gave up on may come first
+            sock.sendall(
+                b"".join(
+                    wire.request_frame(request_id, *request)
+                    for request_id, request in zip(ids, requests, strict=True)
+                )
+            )
+            replies: dict[int, wire.Reply] = {}
+            waiting = set(ids)
+            while waiting:  # a reply to a request this thread gave up on may come first
                 reply = wire.decode_reply(wire.receive_frame(sock))
-                if reply.id == request_id:
-                    return reply
+                if reply.id in waiting:
+                    waiting.discard(reply.id)
+                    replies[reply.id] = reply
+            return [replies[request_id] for request_id in ids]
         except TimeoutError:
             self._forget_socket()
             raise self._timed_out(timeout) from None
@@ -214,7 +233,7 @@ class Instance:
             self._forget_socket()
             raise InstanceLost(f"instance {self.id} went away: {exc}") from None
         finally:
-            self.in_flight -= 1
+            self.in_flight -= len(requests)
 
     def _timed_out(self, timeout: float = INVOCATION_TIMEOUT_SECONDS) -> InvocationTimeout:
         return InvocationTimeout(
@@ -609,15 +628,20 @@ class VariantFleet:
     ) -> wire.Reply:
         """:meth:`call` from a thread off any event loop; an instance that does not answer
         within ``timeout`` seconds is an InvocationTimeout."""
+        return self.call_blocking_many([(content_type, accept, body)], timeout)[0]
+
+    def call_blocking_many(
+        self, requests: list[InstanceRequest], timeout: float = INVOCATION_TIMEOUT_SECONDS
+    ) -> list[wire.Reply]:
+        """Several requests to one instance at once (a shadow's copies): one write, one
+        wake-up of the instance, the replies in order."""
         self._admit()
         try:
-            return self._call_blocking(content_type, accept, body, timeout)
+            return self._call_blocking(requests, timeout)
         finally:
             self._release()
 
-    def _call_blocking(
-        self, content_type: str, accept: str, body: bytes, timeout: float
-    ) -> wire.Reply:
+    def _call_blocking(self, requests: list[InstanceRequest], timeout: float) -> list[wire.Reply]:
         deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
         for _ in range(CALL_ATTEMPTS):
             with self._changed:
@@ -630,7 +654,7 @@ class VariantFleet:
             if instance is None:
                 continue
             try:
-                return instance.call_blocking(content_type, accept, body, timeout)
+                return instance.call_blocking_many(requests, timeout)
             except InstanceLost:
                 self._drop(instance)
         raise self._none_up()

@@ -3,10 +3,12 @@ their answer went out, and what it answered is compared with production's.
 
 The request path only puts a task on a bounded queue (``ShadowRunner.submit``; a full
 queue drops the copy and counts it): the shadow never delays or changes a production
-answer. A worker thread predicts with the shadow model and tallies, a minute at a time,
-the rows compared, how many agreed, the absolute difference of numeric predictions, the
-shadow's errors, and both latencies as histograms; a flusher writes the tallies to
-``shadow_comparisons`` about once a second. :func:`shadow_report` sums them over a range.
+answer. A worker thread takes the copies in bursts (those of ``GATHER_SECONDS``), sends
+each shadow its copies in one round trip to one of its instances (which run at idle CPU
+priority), and tallies them, a minute at a time: the rows compared, how many agreed, the
+absolute difference of numeric predictions, the shadow's errors, and both latencies as
+histograms. A flusher writes the tallies to ``shadow_comparisons`` about once a second;
+:func:`shadow_report` sums them over a range.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from shipyard.core.db import Database
 from shipyard.core.errors import ValidationError
 from shipyard.core.flusher import Flusher
 from shipyard.monitoring.metrics import service as metrics
-from shipyard.serving.fleet import VariantFleet
+from shipyard.serving import wire
+from shipyard.serving.fleet import InstanceRequest, VariantFleet
 from shipyard.serving.models import ShadowComparison
 from shipyard.serving.schemas import LatencySummary, ShadowReportOut, ShadowVariantReport
 
@@ -41,6 +44,11 @@ BUCKET_BASE = 1.2
 MAX_BUCKET = 120  # 1.2**120 µs is about 9 hours
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 TallyKey = tuple[str, str, str, datetime]  # endpoint, shadow, production variant, minute
+GATHER_SECONDS = 0.05
+"""How long the worker lets copies gather once one came: it then sends each shadow all of
+them in one round trip and tallies them together, so production's process and core are
+interrupted once per burst, not once per copy."""
+MAX_BURST = 256
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,10 @@ class ShadowTask:
     """Production's answer and its content type."""
     production_latency_us: float
     at: datetime
+
+    def instance_request(self) -> InstanceRequest:
+        body, content_type, accept = self.request
+        return content_type, accept, body
 
 
 @dataclass
@@ -92,10 +104,12 @@ class ShadowRunner(Flusher):
         *,
         queue_size: int = 1000,
         flush_seconds: float = 1.0,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         super().__init__(flush_seconds, "shadow-tallies")
         self.db = db
         self.metric_buffer = metric_buffer
+        self.gather_seconds = gather_seconds
         self.dropped = 0
         self._queue: queue.Queue[ShadowTask | None] = queue.Queue(maxsize=queue_size)
         self._tallies: dict[TallyKey, Tally] = {}
@@ -128,30 +142,68 @@ class ShadowRunner(Flusher):
 
     def _work(self) -> None:
         while True:
-            task = self._queue.get()
+            first = self._queue.get()
+            if first is not None:
+                time.sleep(self.gather_seconds)  # the copies of the next moments join it
+            burst, stopping = self._take_burst(first)
             try:
-                if task is None:
-                    return
-                self.run(task)
+                self.run(burst)
             except Exception:  # a surprise in the tally: keep answering the next copies
-                log.exception("a shadow task failed")
+                log.exception("a shadow burst failed")
             finally:
-                self._queue.task_done()
+                for _ in range(len(burst) + stopping):
+                    self._queue.task_done()
+            if stopping:
+                return
 
-    def run(self, task: ShadowTask) -> None:
-        """Answer one copy with the shadow model and tally it."""
-        body, content_type, accept = task.request
-        started = time.perf_counter()
+    def _take_burst(self, first: ShadowTask | None) -> tuple[list[ShadowTask], bool]:
+        """``first`` and the copies queued after it (up to MAX_BURST); whether the runner
+        is stopping (a None among them)."""
+        if first is None:
+            return [], True
+        burst = [first]
+        while len(burst) < MAX_BURST:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if task is None:
+                return burst, True
+            burst.append(task)
+        return burst, False
+
+    def run(self, tasks: list[ShadowTask]) -> None:
+        """Answer copies with their shadow models, each shadow's in one round trip to one
+        of its instances, and tally them."""
+        by_fleet: dict[int, list[ShadowTask]] = {}
+        for task in tasks:
+            by_fleet.setdefault(id(task.fleet), []).append(task)
+        for group in by_fleet.values():
+            started = time.perf_counter()
+            try:
+                replies: list[wire.Reply | None] = list(
+                    group[0].fleet.call_blocking_many([task.instance_request() for task in group])
+                )
+            except Exception:
+                log.exception(
+                    "shadow %s of %s failed to answer", group[0].shadow_variant, group[0].endpoint
+                )
+                replies = [None] * len(group)
+            waited_us = (time.perf_counter() - started) * 1e6
+            for task, reply in zip(group, replies, strict=True):
+                self._tally(task, reply, waited_us)
+
+    def _tally(self, task: ShadowTask, reply: wire.Reply | None, waited_us: float) -> None:
         answer: list[Any] | None = None
-        model_us: float | None = None
-        try:
-            reply = task.fleet.call_blocking(content_type, accept, body)
-            model_us = reply.model_latency_us
-            if reply.status == 200:
+        if reply is not None and reply.status == 200:
+            try:
                 answer = predictions_of(reply.body, reply.content_type)
-        except Exception:
-            log.exception("shadow %s of %s failed to answer", task.shadow_variant, task.endpoint)
-        shadow_us = model_us if model_us is not None else (time.perf_counter() - started) * 1e6
+            except Exception:
+                log.exception(
+                    "shadow %s of %s answered nonsense", task.shadow_variant, task.endpoint
+                )
+        model_us = reply.model_latency_us if reply is not None else None
+        shadow_us = model_us if model_us is not None else waited_us
         minute = task.at.replace(second=0, microsecond=0)
         key = (task.endpoint, task.shadow_variant, task.production_variant, minute)
         with self._lock:
