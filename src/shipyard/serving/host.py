@@ -626,7 +626,7 @@ class ModelHost:
                         production_variant=variant,
                         shadow_variant=shadow.name,
                         fleet=shadow.fleet,
-                        request=(body, content_type, accept),
+                        request=(content_type, accept, body),
                         production=(reply.body, reply.content_type),
                         production_latency_us=reply.model_latency_us or 0.0,
                         at=at,

@@ -29,8 +29,9 @@ from shipyard.core.artifacts import open_store
 from shipyard.core.errors import ShipyardError
 from shipyard.serving import wire
 from shipyard.serving.loading import ModelSource, failure_reason, load_verified
-from shipyard.serving.payloads import Rows, columns_of, parse_rows, render, stack
+from shipyard.serving.payloads import columns_of, parse_rows, render, stack
 from shipyard.training.algorithms import LoadedModel
+from shipyard.training.algorithms.model_io import Features
 
 READY = "InService"
 
@@ -77,7 +78,7 @@ async def serve(path: str, answerer: Answerer, batching: dict[str, Any] | None) 
 @dataclass
 class Parsed:
     request: wire.Request
-    rows: Rows
+    rows: Features
 
 
 class Answerer:

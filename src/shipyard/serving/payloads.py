@@ -1,6 +1,6 @@
 """Invocation bodies in and out: JSON records or instances, CSV rows; JSON or CSV back.
 
-Rows of numbers alone (JSON lists of numbers, a CSV of numbers) are parsed straight to one
+Features of numbers alone (JSON lists of numbers, a CSV of numbers) are parsed straight to one
 numpy matrix, what a model of positional features predicts on: no DataFrame between, which
 costs more than the prediction of one row. Anything else becomes a DataFrame.
 """
@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shipyard.core.errors import ValidationError
-from shipyard.training.algorithms.model_io import as_frame
+from shipyard.training.algorithms.model_io import Features, as_frame
 
 MAX_ROWS = 100_000
 SMALL_CSV_BYTES = 65_536
 """Up to this size a CSV of numbers is read by numpy (8 µs for a row of 30, pandas 900);
 beyond, by pandas (about 270 rows: where numpy's conversion per value costs more)."""
-Rows: TypeAlias = pd.DataFrame | np.ndarray
-"""Rows to predict on: a DataFrame, or a 2-D numeric matrix of positional features."""
 
 
 def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
-    """Rows to predict on. Named columns from JSON records, positional ones otherwise: a JSON
+    """Features to predict on. Named columns from JSON records, positional ones otherwise: a JSON
     list of strings (or `{"instances": [...]}` of them) is one column of documents."""
     return as_frame(parse_rows(body, content_type))
 
 
-def parse_rows(body: bytes, content_type: str) -> Rows:
+def parse_rows(body: bytes, content_type: str) -> Features:
     """`parse_body`, but rows of numbers alone come back as a numpy matrix."""
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("text/csv", "application/csv"):
@@ -44,21 +42,21 @@ def parse_rows(body: bytes, content_type: str) -> Rows:
     )
 
 
-def columns_of(rows: Rows) -> tuple[Any, ...]:
+def columns_of(rows: Features) -> tuple[Any, ...]:
     """The rows' column labels: a matrix's are its positions, as in a CSV without header."""
     if isinstance(rows, np.ndarray):
         return tuple(range(rows.shape[1]))
     return tuple(rows.columns)
 
 
-def stack(parts: list[Rows]) -> Rows:
+def stack(parts: list[Features]) -> Features:
     """The rows of ``parts`` (of the same columns) one after the other."""
     if all(isinstance(part, np.ndarray) for part in parts):
         return np.concatenate(parts)
     return pd.concat([as_frame(part) for part in parts], ignore_index=True, copy=False)
 
 
-def _parse_csv(body: bytes) -> Rows:
+def _parse_csv(body: bytes) -> Features:
     if not body.strip():
         raise ValidationError("the CSV body is empty", "body")
     numbers = _csv_numbers(body)
@@ -90,7 +88,7 @@ def _csv_numbers(body: bytes) -> np.ndarray | None:
     return values.reshape(len(lines), widths.pop() + 1)
 
 
-def _parse_json(body: bytes) -> Rows:
+def _parse_json(body: bytes) -> Features:
     try:
         document: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -119,8 +117,8 @@ def _parse_json(body: bytes) -> Rows:
     )
 
 
-def _positional(rows: list[list[Any]]) -> Rows:
-    """Rows of positional values: a matrix when all are numbers (a null is NaN there)."""
+def _positional(rows: list[list[Any]]) -> Features:
+    """Features of positional values: a matrix when all are numbers (a null is NaN there)."""
     matrix = np.asarray(rows)
     if matrix.ndim == 2 and matrix.dtype.kind in "iufO" and _numbers_or_nulls(rows):
         return matrix if matrix.dtype.kind != "O" else np.array(rows, dtype=np.float64)
@@ -135,7 +133,7 @@ def _numbers_or_nulls(rows: list[list[Any]]) -> bool:
     )
 
 
-def _limit(rows: Rows) -> Rows:
+def _limit(rows: Features) -> Features:
     if len(rows) > MAX_ROWS:
         raise ValidationError(f"at most {MAX_ROWS} instances per request", "instances")
     return rows

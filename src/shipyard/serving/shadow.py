@@ -57,16 +57,12 @@ class ShadowTask:
     production_variant: str
     shadow_variant: str
     fleet: VariantFleet
-    request: tuple[bytes, str, str]
-    """The body, its content type and the Accept of the production request."""
+    request: InstanceRequest
+    """The production request: its content type, its Accept and its body."""
     production: tuple[bytes, str]
     """Production's answer and its content type."""
     production_latency_us: float
     at: datetime
-
-    def instance_request(self) -> InstanceRequest:
-        body, content_type, accept = self.request
-        return content_type, accept, body
 
 
 @dataclass
@@ -182,7 +178,7 @@ class ShadowRunner(Flusher):
             started = time.perf_counter()
             try:
                 replies: list[wire.Reply | None] = list(
-                    group[0].fleet.call_blocking_many([task.instance_request() for task in group])
+                    group[0].fleet.call_blocking_many([task.request for task in group])
                 )
             except Exception:
                 log.exception(

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pydantic
 from scipy import sparse
 from scipy.special import expit
 
 from shipyard.training.algorithms.fm_features import FeatureSpace
 from shipyard.training.algorithms.model_io import (
+    Features,
     LoadedModel,
     ModelManifest,
     as_frame,
@@ -81,7 +81,7 @@ class FactorizationMachineModel(LoadedModel):
         self.space = space
         self.factors = factors
 
-    def predict(self, features: pd.DataFrame | np.ndarray) -> dict[str, list[Any]]:
+    def predict(self, features: Features) -> dict[str, list[Any]]:
         """See `LoadedModel.predict`. Ids may be text or numbers; an id not kept in training
         scores as the out-of-vocabulary bucket. A sparse feature is {index: value} or
         "index:value ..." text. Bad records raise ValidationError(field="instances")."""

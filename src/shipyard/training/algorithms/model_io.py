@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,10 @@ class ModelManifest(BaseModel):
         return cls.model_validate(json.loads((model_dir / MANIFEST_FILE).read_text()))
 
 
+Features: TypeAlias = pd.DataFrame | np.ndarray
+"""Rows to predict on: a DataFrame, or a 2-D numeric matrix of positional features."""
+
+
 class UntrustedModelError(ValueError):
     """A model file Shipyard will not deserialize: a pickle loaded without the trust flag."""
 
@@ -111,7 +115,7 @@ class LoadedModel(ABC):
         self.classes = None if manifest.classes is None else list(manifest.classes)
         self._labels = None if self.classes is None else np.array(self.classes, dtype=object)
 
-    def predict(self, features: pd.DataFrame | np.ndarray) -> dict[str, list[Any]]:
+    def predict(self, features: Features) -> dict[str, list[Any]]:
         """Predict for every row of `features`.
 
         Columns are the feature names in any order, or exactly len(feature_names) integer
@@ -143,7 +147,7 @@ class LoadedModel(ABC):
             return {"predictions": (raw > 0).astype(int).tolist(), "scores": raw.tolist()}
         return {"predictions": raw.tolist()}
 
-    def model_input(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def model_input(self, features: Features) -> np.ndarray:
         """What `raw_predict` takes, from the rows to predict: the checked feature matrix (see
         `feature_matrix`). Raises ValidationError(field="instances")."""
         if isinstance(features, np.ndarray):
@@ -230,7 +234,7 @@ def _checked(matrix: np.ndarray, allows_missing: bool) -> np.ndarray:
     return matrix
 
 
-def as_frame(features: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+def as_frame(features: Features) -> pd.DataFrame:
     """A model that reads its input by column names takes a matrix as positional columns."""
     return features if isinstance(features, pd.DataFrame) else pd.DataFrame(features)
 

@@ -38,7 +38,12 @@ from shipyard.training.algorithms.dataset import (
 )
 from shipyard.training.algorithms.hyperparameters import HyperparameterSchema
 from shipyard.training.algorithms.metrics import CLASSIFIER_METRICS, classification_metrics
-from shipyard.training.algorithms.model_io import LoadedModel, ModelManifest, as_frame
+from shipyard.training.algorithms.model_io import (
+    Features,
+    LoadedModel,
+    ModelManifest,
+    as_frame,
+)
 from shipyard.training.algorithms.scikit_learn import load_trusted
 
 TEXT_FIELD = "hyperparameters.text_column"
@@ -149,7 +154,7 @@ class TextClassificationModel(LoadedModel):
         self.pipeline = pipeline
         self.text_column: str = manifest.options["text_column"]
 
-    def model_input(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def model_input(self, features: Features) -> np.ndarray:
         return documents_to_predict(as_frame(features), self.text_column)
 
     def raw_predict(self, matrix: np.ndarray) -> np.ndarray:

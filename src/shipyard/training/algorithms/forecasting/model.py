@@ -39,7 +39,12 @@ from shipyard.training.algorithms.forecasting.series import (
     future_periods,
     series_key,
 )
-from shipyard.training.algorithms.model_io import LoadedModel, ModelManifest, as_frame
+from shipyard.training.algorithms.model_io import (
+    Features,
+    LoadedModel,
+    ModelManifest,
+    as_frame,
+)
 
 HISTORY_FILE = "history.parquet"
 SERIES_FILE = "series.parquet"
@@ -127,7 +132,7 @@ class ForecastModel(LoadedModel):
         self.series = series
         self._codes = {series_key(row): code for code, row in enumerate(series.itertuples(False))}
 
-    def predict(self, features: pd.DataFrame | np.ndarray) -> dict[str, list[Any]]:
+    def predict(self, features: Features) -> dict[str, list[Any]]:
         """Forecast each instance's series: the instance's id fields name it, and with
         covariates each covariate field holds its `prediction_length` future values. Raises
         ValidationError on `instances` or `instances.<field>`."""
