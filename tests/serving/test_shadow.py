@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,28 @@ def test_a_failing_shadow_is_counted_never_felt(api, models, tmp_path) -> None:
     found = report(api, endpoint)
     assert (found["requests"], found["shadow_errors"], found["rows_compared"]) == (10, 10, 0)
     assert found["agreement_rate"] is None
+    # the shadow's own metrics, from its instance's tallies
+    assert shadow_metric(api, endpoint, "Invocations", "Sum") == 10
+    assert shadow_metric(api, endpoint, "Invocation5XXErrors", "Sum") == 10
+    assert shadow_metric(api, endpoint, "ModelLatency", "SampleCount") == 10
+
+
+def shadow_metric(api: Any, endpoint: str, name: str, statistic: str) -> float:
+    api.client.app.state.context.extras["metrics"].flush()
+    now = datetime.now(UTC)
+    query = {
+        "namespace": "Shipyard/Endpoints",
+        "metric_name": name,
+        "dimensions": {"EndpointName": endpoint, "VariantName": "challenger"},
+        "start_time": (now - timedelta(hours=1)).isoformat(),
+        "end_time": (now + timedelta(hours=1)).isoformat(),
+        "period": 7200,
+        "statistics": [statistic],
+    }
+    answer = api.post("/api/v1/metrics/statistics", json=query)
+    assert answer.status_code == 200, answer.text
+    [point] = answer.json()["datapoints"]
+    return float(point["values"][statistic])
 
 
 def test_bad_shadow_requests_name_the_field(api, models) -> None:

@@ -130,6 +130,8 @@ class Instance:
         self.socket_path = socket_path
         self.started_at = utcnow()
         self.in_flight = 0
+        self.copies = 0
+        """Shadow copies sent to it: the next burst goes to the instance with the fewest."""
         self.ready = threading.Event()
         self.failure: str | None = None
         self.lost = False
@@ -207,17 +209,45 @@ class Instance:
         """Requests ``(content type, accept, body)`` sent in one write over this thread's
         socket, their replies in the same order; InvocationTimeout when none comes for
         ``timeout`` seconds."""
+        ids = [next(self._ids) for _ in requests]
+        frames = b"".join(
+            wire.request_frame(request_id, *request)
+            for request_id, request in zip(ids, requests, strict=True)
+        )
+        return self._exchange(frames, ids, timeout)
+
+    def take_tallies(self, timeout: float = INVOCATION_TIMEOUT_SECONDS) -> bytes:
+        """The tallies of the shadow copies this instance answered since the last time
+        (JSON, see :mod:`shipyard.serving.comparison`): asked over this thread's socket,
+        so they hold every copy this thread sent before."""
+        request_id = next(self._ids)
+        frame = wire.request_frame(request_id, "", "", b"", wire.TALLIES)
+        (reply,) = self._exchange(frame, [request_id], timeout)
+        return reply.body
+
+    def send_copies(self, frames: bytes, count: int) -> None:
+        """``count`` shadow copies in one write over this thread's socket (none is
+        answered: the instance tallies them); InvocationTimeout when the instance takes
+        none of it for the invocation timeout."""
+        sock = self._socket()
+        sock.settimeout(INVOCATION_TIMEOUT_SECONDS)
+        try:
+            sock.sendall(frames)
+        except TimeoutError:  # it reads nothing (starved of CPU): it is up, but behind
+            self._forget_socket()
+            raise self._timed_out() from None
+        except OSError as exc:
+            self._forget_socket()
+            raise InstanceLost(f"instance {self.id} went away: {exc}") from None
+        self.copies += count
+
+    def _exchange(self, frames: bytes, ids: list[int], timeout: float) -> list[wire.Reply]:
+        """Send ``frames`` over this thread's socket and wait for the replies to ``ids``."""
         sock = self._socket()
         sock.settimeout(timeout)
-        ids = [next(self._ids) for _ in requests]
-        self.in_flight += len(requests)
+        self.in_flight += len(ids)
         try:
-            sock.sendall(
-                b"".join(
-                    wire.request_frame(request_id, *request)
-                    for request_id, request in zip(ids, requests, strict=True)
-                )
-            )
+            sock.sendall(frames)
             replies: dict[int, wire.Reply] = {}
             waiting = set(ids)
             while waiting:  # a reply to a request this thread gave up on may come first
@@ -233,7 +263,7 @@ class Instance:
             self._forget_socket()
             raise InstanceLost(f"instance {self.id} went away: {exc}") from None
         finally:
-            self.in_flight -= len(requests)
+            self.in_flight -= len(ids)
 
     def _timed_out(self, timeout: float = INVOCATION_TIMEOUT_SECONDS) -> InvocationTimeout:
         return InvocationTimeout(
@@ -657,6 +687,24 @@ class VariantFleet:
                 return instance.call_blocking_many(requests, timeout)
             except InstanceLost:
                 self._drop(instance)
+        raise self._none_up()
+
+    def send_copies(self, frames: bytes, count: int) -> Instance:
+        """A shadow's burst of ``count`` copies to one of its instances (the one that got
+        the fewest so far), at once: a variant with none up is NoInstanceAnswers. The
+        instance that has them (and will have their tallies)."""
+        for _ in range(CALL_ATTEMPTS):
+            with self._lock:
+                reachable = [instance for instance in self.instances if not instance.lost]
+            if not reachable:
+                break
+            instance = min(reachable, key=lambda one: one.copies)
+            try:
+                instance.send_copies(frames, count)
+            except InstanceLost:
+                self._drop(instance)
+                continue
+            return instance
         raise self._none_up()
 
     def _none_up(self) -> NoInstanceAnswers:

@@ -617,7 +617,7 @@ class ModelHost:
         if runner is None:
             return
         body, content_type, accept = request
-        at = utcnow()
+        at = time.time()
         for shadow in deployment.shadows:
             if self._random.random() * 100 < shadow.sampling_percentage:
                 runner.submit(

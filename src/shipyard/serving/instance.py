@@ -10,6 +10,10 @@ goes to the endpoint's log group.
 With micro-batching on (``batching`` in the payload), the requests that are waiting when the
 instance gets to them (or within ``max_wait_ms``) are predicted together, up to
 ``max_batch_size`` rows, and each gets its own rows of the answer back.
+
+A shadow's instance also gets copies of production's requests with production's answers:
+it answers each, compares, and keeps the tallies until the host asks for them (so the
+host's process, which serves production, never reads a shadow's answer).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from shipyard.compute.events import emit_failure, emit_status
 from shipyard.core.artifacts import open_store
 from shipyard.core.errors import ShipyardError
 from shipyard.serving import wire
+from shipyard.serving.comparison import Comparisons
 from shipyard.serving.loading import ModelSource, failure_reason, load_verified
 from shipyard.serving.payloads import columns_of, parse_rows, render, stack
 from shipyard.training.algorithms import LoadedModel
@@ -86,6 +91,31 @@ class Answerer:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
+        self.comparisons = Comparisons()
+
+    def reply_to(self, request: wire.Request) -> wire.Reply | None:
+        """The reply to a request of any kind but ``INVOKE`` with batching (which
+        :class:`Batcher` answers); None for a shadow's copy, which gets none."""
+        if request.kind == wire.COPY:
+            self.compare(wire.decode_copy(request), request)
+            return None
+        if request.kind == wire.TALLIES:
+            return wire.Reply(request.id, 200, None, "application/json", self.comparisons.take())
+        return self.answer(request)
+
+    def compare(self, copy: wire.Copy, request: wire.Request) -> None:
+        """Answer a shadow's copy and tally it against production's answer."""
+        started = time.perf_counter()
+        reply = self.answer(wire.Request(0, request.content_type, request.accept, copy.body))
+        took_us = (time.perf_counter() - started) * 1e6
+        shadow = (reply.body, reply.content_type) if reply.status == 200 else None
+        self.comparisons.add(
+            (copy.production_variant, copy.minute),
+            copy.production_answer,
+            copy.production_us,
+            shadow,
+            reply.model_latency_us if reply.model_latency_us is not None else took_us,
+        )
 
     def answer(self, request: wire.Request) -> wire.Reply:
         try:
@@ -234,13 +264,16 @@ class InstanceProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
         self.buffer += data
-        frames = wire.take_frames(self.buffer)
-        if self.batcher is not None:
-            for frame in frames:
-                self.batcher.add(self.transport, wire.decode_request(frame))
-            return
         # the answers to what came in together go back in one write: one system call, and
         # one wake-up of the host, for them all
-        replies = [wire.encode_reply(self.answerer.answer(wire.decode_request(f))) for f in frames]
+        replies = []
+        for frame in wire.take_frames(self.buffer):
+            request = wire.decode_request(frame)
+            if self.batcher is not None and request.kind == wire.INVOKE:
+                self.batcher.add(self.transport, request)
+                continue
+            reply = self.answerer.reply_to(request)
+            if reply is not None:
+                replies.append(wire.encode_reply(reply))
         if replies:
             self.transport.write(replies[0] if len(replies) == 1 else b"".join(replies))

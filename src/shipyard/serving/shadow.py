@@ -1,26 +1,28 @@
 """Shadow tests: a shadow variant answers a copy of a share of production requests after
 their answer went out, and what it answered is compared with production's.
 
-The request path only puts a task on a bounded queue (``ShadowRunner.submit``; a full
-queue drops the copy and counts it): the shadow never delays or changes a production
-answer. A worker thread takes the copies in bursts (those of ``GATHER_SECONDS``), sends
-each shadow its copies in one round trip to one of its instances (which run at idle CPU
-priority), and tallies them, a minute at a time: the rows compared, how many agreed, the
-absolute difference of numeric predictions, the shadow's errors, and both latencies as
-histograms. A flusher writes the tallies to ``shadow_comparisons`` about once a second;
-:func:`shadow_report` sums them over a range.
+The request path only appends a copy to a bounded queue (``ShadowRunner.submit``: no lock,
+no wake-up; a full queue drops the copy and counts it): the shadow never delays or changes
+a production answer. A worker thread takes the copies every ``GATHER_SECONDS`` and sends
+each shadow its burst, with production's answers, in one write to one of its instances
+(which run at idle CPU priority). The instance answers each copy, compares, and keeps the
+tallies (:mod:`shipyard.serving.comparison`); no reply comes back, so production's process
+reads no shadow answer. About once a second the worker collects the tallies of every
+instance it sent copies to, adds the shadow's invocation metrics, and a flusher writes the
+tallies to ``shadow_comparisons``; :func:`shadow_report` sums them over a range.
+
+A shadow instance that dies takes the tallies it had not handed over yet with it (at most
+about a second of copies); the report counts what was collected.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,28 +32,43 @@ from sqlalchemy.orm import Session
 
 from shipyard.core.clock import as_utc
 from shipyard.core.db import Database
-from shipyard.core.errors import ValidationError
+from shipyard.core.errors import ShipyardError, ValidationError
 from shipyard.core.flusher import Flusher
-from shipyard.monitoring.metrics import service as metrics
+from shipyard.monitoring.metrics.buffer import MetricBuffer
+from shipyard.monitoring.metrics.builtin import record_invocations
 from shipyard.serving import wire
-from shipyard.serving.fleet import InstanceRequest, VariantFleet
+from shipyard.serving.comparison import (
+    BUCKET_BASE,
+    ComparisonKey,
+    Tally,
+    bucket_microseconds,
+    sum_histograms,
+    tallies_of,
+)
+from shipyard.serving.fleet import (
+    INVOCATION_TIMEOUT_SECONDS,
+    Instance,
+    InstanceLost,
+    InstanceRequest,
+    InvocationTimeout,
+    VariantFleet,
+)
 from shipyard.serving.models import ShadowComparison
 from shipyard.serving.schemas import LatencySummary, ShadowReportOut, ShadowVariantReport
 
 log = logging.getLogger(__name__)
-BUCKET_BASE = 1.2
-"""Latency histograms count microseconds in buckets of ×1.2: percentiles are within 10%."""
-MAX_BUCKET = 120  # 1.2**120 µs is about 9 hours
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 TallyKey = tuple[str, str, str, datetime]  # endpoint, shadow, production variant, minute
+ShadowKey = tuple[str, str]  # endpoint, shadow
 GATHER_SECONDS = 0.05
-"""How long the worker lets copies gather once one came: it then sends each shadow all of
-them in one round trip and tallies them together, so production's process and core are
-interrupted once per burst, not once per copy."""
+"""How often the worker takes the copies that gathered: each shadow gets all of them in
+one write, so production's process and core are interrupted once per burst, not once per
+copy."""
 MAX_BURST = 256
+"""The most copies in one write."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ShadowTask:
     endpoint: str
     production_variant: str
@@ -62,32 +79,8 @@ class ShadowTask:
     production: tuple[bytes, str]
     """Production's answer and its content type."""
     production_latency_us: float
-    at: datetime
-
-
-@dataclass
-class Tally:
-    requests: int = 0
-    shadow_errors: int = 0
-    rows: int = 0
-    agreed_rows: int = 0
-    numeric_rows: int = 0
-    absolute_difference: float = 0.0
-    production_latency: dict[int, int] = field(default_factory=dict)
-    shadow_latency: dict[int, int] = field(default_factory=dict)
-
-    def add_request(self, production_us: float, shadow_us: float) -> None:
-        self.requests += 1
-        _count(self.production_latency, production_us)
-        _count(self.shadow_latency, shadow_us)
-
-    def compare(self, production: list[Any], shadow: list[Any]) -> None:
-        for ours, theirs in zip(production, shadow, strict=False):
-            self.rows += 1
-            self.agreed_rows += ours == theirs
-            if _is_number(ours) and _is_number(theirs):
-                self.numeric_rows += 1
-                self.absolute_difference += abs(float(ours) - float(theirs))
+    at: float
+    """When production answered, in seconds since the epoch."""
 
 
 class ShadowRunner(Flusher):
@@ -96,128 +89,166 @@ class ShadowRunner(Flusher):
     def __init__(
         self,
         db: Database,
-        metric_buffer: metrics.MetricBuffer | None = None,
+        metric_buffer: MetricBuffer | None = None,
         *,
         queue_size: int = 1000,
         flush_seconds: float = 1.0,
         gather_seconds: float = GATHER_SECONDS,
+        tally_timeout: float = INVOCATION_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(flush_seconds, "shadow-tallies")
         self.db = db
         self.metric_buffer = metric_buffer
+        self.queue_size = queue_size
         self.gather_seconds = gather_seconds
+        self.tally_timeout = tally_timeout
         self.dropped = 0
-        self._queue: queue.Queue[ShadowTask | None] = queue.Queue(maxsize=queue_size)
+        self._copies: deque[ShadowTask] = deque()
         self._tallies: dict[TallyKey, Tally] = {}
         self._lock = threading.Lock()
+        self._sent_to: dict[ShadowKey, set[Instance]] = {}  # the worker's own
+        self._last_collected = time.monotonic()
+        self._wake = threading.Event()
+        self._cycled = threading.Condition()
+        self._cycles = 0
+        self._draining = 0
+        self._worker_stopping = threading.Event()
         self._worker: threading.Thread | None = None
 
     def submit(self, task: ShadowTask) -> None:
         """Queue a copy for the shadow; never blocks (a full queue drops it, counted)."""
-        try:
-            self._queue.put_nowait(task)
-        except queue.Full:
+        if len(self._copies) >= self.queue_size:
             self.dropped += 1
+            return
+        self._copies.append(task)
 
-    def drain(self) -> None:
-        """Wait until every queued copy was answered and tallied (shutdown, tests)."""
-        self._queue.join()
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait until every copy submitted so far was answered by its shadow and its tally
+        collected (shutdown, tests)."""
+        if self._worker is None:
+            self._cycle(collect=True)
+            return
+        with self._cycled:
+            self._draining += 1
+            # the turn under way may have taken its copies before they came: two more
+            wanted = self._cycles + 2
+            self._wake.set()
+            try:
+                self._cycled.wait_for(lambda: self._cycles >= wanted, timeout)
+            finally:
+                self._draining -= 1
 
     def start(self) -> None:
         if self._worker is None:
+            self._worker_stopping.clear()
             self._worker = threading.Thread(target=self._work, name="shadow-worker", daemon=True)
             self._worker.start()
         super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._worker is not None:
-            self._queue.put(None)
+            self._worker_stopping.set()
+            self._wake.set()
             self._worker.join(timeout)
             self._worker = None
         super().stop(timeout)
 
     def _work(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is not None:
-                time.sleep(self.gather_seconds)  # the copies of the next moments join it
-            burst, stopping = self._take_burst(first)
+        while not self._worker_stopping.is_set():
+            self._wake.wait(self.gather_seconds)
+            self._wake.clear()
+            with self._cycled:
+                collect = self._draining > 0
+            due = time.monotonic() - self._last_collected >= self.flush_seconds
             try:
-                self.run(burst)
-            except Exception:  # a surprise in the tally: keep answering the next copies
+                self._cycle(collect or due)
+            except Exception:  # a surprise: keep taking the next copies
                 log.exception("a shadow burst failed")
-            finally:
-                for _ in range(len(burst) + stopping):
-                    self._queue.task_done()
-            if stopping:
-                return
+            with self._cycled:
+                self._cycles += 1
+                self._cycled.notify_all()
+        self._cycle(collect=True)  # what came before the stop
 
-    def _take_burst(self, first: ShadowTask | None) -> tuple[list[ShadowTask], bool]:
-        """``first`` and the copies queued after it (up to MAX_BURST); whether the runner
-        is stopping (a None among them)."""
-        if first is None:
-            return [], True
-        burst = [first]
-        while len(burst) < MAX_BURST:
-            try:
-                task = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if task is None:
-                return burst, True
-            burst.append(task)
-        return burst, False
-
-    def run(self, tasks: list[ShadowTask]) -> None:
-        """Answer copies with their shadow models, each shadow's in one round trip to one
-        of its instances, and tally them."""
+    def _cycle(self, collect: bool) -> None:
+        """Send the copies that gathered; collect the tallies when ``collect``."""
+        burst: list[ShadowTask] = []
+        while self._copies:
+            burst.append(self._copies.popleft())
         by_fleet: dict[int, list[ShadowTask]] = {}
-        for task in tasks:
+        for task in burst:
             by_fleet.setdefault(id(task.fleet), []).append(task)
         for group in by_fleet.values():
-            started = time.perf_counter()
-            try:
-                replies: list[wire.Reply | None] = list(
-                    group[0].fleet.call_blocking_many([task.request for task in group])
-                )
-            except Exception:
-                log.exception(
-                    "shadow %s of %s failed to answer", group[0].shadow_variant, group[0].endpoint
-                )
-                replies = [None] * len(group)
-            waited_us = (time.perf_counter() - started) * 1e6
-            for task, reply in zip(group, replies, strict=True):
-                self._tally(task, reply, waited_us)
+            for start in range(0, len(group), MAX_BURST):
+                self._send(group[start : start + MAX_BURST])
+        if collect:
+            self._collect()
 
-    def _tally(self, task: ShadowTask, reply: wire.Reply | None, waited_us: float) -> None:
-        answer: list[Any] | None = None
-        if reply is not None and reply.status == 200:
-            try:
-                answer = predictions_of(reply.body, reply.content_type)
-            except Exception:
-                log.exception(
-                    "shadow %s of %s answered nonsense", task.shadow_variant, task.endpoint
-                )
-        model_us = reply.model_latency_us if reply is not None else None
-        shadow_us = model_us if model_us is not None else waited_us
-        minute = task.at.replace(second=0, microsecond=0)
-        key = (task.endpoint, task.shadow_variant, task.production_variant, minute)
-        with self._lock:
-            tally = self._tallies.setdefault(key, Tally())
-            tally.add_request(task.production_latency_us, shadow_us)
-            if answer is None:
-                tally.shadow_errors += 1
-            else:
-                tally.compare(predictions_of(*task.production), answer)
-        if self.metric_buffer is not None:
-            metrics.record_invocation(
-                self.metric_buffer,
-                task.endpoint,
-                task.shadow_variant,
-                model_latency_us=shadow_us,
-                overhead_latency_us=0.0,
-                status_code=200 if answer is not None else 500,
+    def _send(self, group: list[ShadowTask]) -> None:
+        """One shadow's copies, in one write to one of its instances."""
+        first = group[0]
+        frames = b"".join(copy_frame(task) for task in group)
+        try:
+            instance = first.fleet.send_copies(frames, len(group))
+        except ShipyardError as exc:
+            log.warning(
+                "shadow %s of %s missed %d copies: %s",
+                first.shadow_variant,
+                first.endpoint,
+                len(group),
+                exc.message,
             )
+            self._count_missed(group)
+            return
+        self._sent_to.setdefault((first.endpoint, first.shadow_variant), set()).add(instance)
+
+    def _collect(self) -> None:
+        """The tallies of every instance that got copies since the last time."""
+        sent_to, self._sent_to = self._sent_to, {}
+        self._last_collected = time.monotonic()
+        for (endpoint, shadow), instances in sent_to.items():
+            for instance in instances:
+                try:
+                    body = instance.take_tallies(self.tally_timeout)
+                except InvocationTimeout:  # busy: its tallies wait for the next time
+                    self._sent_to.setdefault((endpoint, shadow), set()).add(instance)
+                    continue
+                except InstanceLost as exc:
+                    log.warning(
+                        "the tallies of shadow %s of %s were lost: %s", shadow, endpoint, exc
+                    )
+                    continue
+                self._add(endpoint, shadow, tallies_of(body))
+
+    def _add(self, endpoint: str, shadow: str, found: list[tuple[ComparisonKey, Tally]]) -> None:
+        with self._lock:
+            for (production_variant, minute), tally in found:
+                key = (endpoint, shadow, production_variant, datetime.fromtimestamp(minute, UTC))
+                kept = self._tallies.get(key)
+                self._tallies[key] = tally if kept is None else kept.merged(tally)
+        if self.metric_buffer is None or not found:
+            return
+        latency: dict[float, int] = {}
+        for _, tally in found:
+            for bucket, count in tally.shadow_latency.items():
+                value = float(round(bucket_microseconds(bucket)))
+                latency[value] = latency.get(value, 0) + count
+        record_invocations(
+            self.metric_buffer,
+            endpoint,
+            shadow,
+            requests=sum(tally.requests for _, tally in found),
+            errors=sum(tally.shadow_errors for _, tally in found),
+            model_latency_us=latency,
+        )
+
+    def _count_missed(self, group: list[ShadowTask]) -> None:
+        """Copies no instance of their shadow got: each an error of the shadow's."""
+        missed: list[tuple[ComparisonKey, Tally]] = []
+        for task in group:
+            tally = Tally()
+            tally.add_failure(task.production_latency_us)
+            missed.append(((task.production_variant, minute_of(task.at)), tally))
+        self._add(group[0].endpoint, group[0].shadow_variant, missed)
 
     def flush(self) -> int:
         with self._lock:
@@ -238,24 +269,24 @@ class ShadowRunner(Flusher):
         with self._lock:
             for key, tally in taken.items():
                 kept = self._tallies.get(key)
-                self._tallies[key] = tally if kept is None else _merged(kept, tally)
+                self._tallies[key] = tally if kept is None else kept.merged(tally)
 
 
-def predictions_of(body: bytes, content_type: str) -> list[Any]:
-    """The predictions of an answer: a JSON answer's ``predictions``, or a CSV answer's
-    lines (as numbers where they are)."""
-    if content_type.startswith("text/csv"):
-        return [_number_or_text(line) for line in body.decode().splitlines()]
-    document = json.loads(body)
-    predictions = document.get("predictions", []) if isinstance(document, dict) else []
-    return list(predictions)
+def copy_frame(task: ShadowTask) -> bytes:
+    content_type, accept, body = task.request
+    copy = wire.Copy(
+        body,
+        task.production_variant,
+        task.production,
+        task.production_latency_us,
+        minute_of(task.at),
+    )
+    return wire.copy_frame(content_type, accept, copy)
 
 
-def _number_or_text(value: str) -> Any:
-    try:
-        return float(value)
-    except ValueError:
-        return value
+def minute_of(at: float) -> int:
+    """The start of the minute of ``at`` (seconds since the epoch)."""
+    return int(at) // 60 * 60
 
 
 def _add_to_row(session: Session, key: TallyKey, tally: Tally) -> None:
@@ -288,21 +319,8 @@ def _add_to_row(session: Session, key: TallyKey, tally: Tally) -> None:
     row.agreed_rows += tally.agreed_rows
     row.numeric_rows += tally.numeric_rows
     row.absolute_difference += tally.absolute_difference
-    row.production_latency = _sum_histograms(row.production_latency, tally.production_latency)
-    row.shadow_latency = _sum_histograms(row.shadow_latency, tally.shadow_latency)
-
-
-def _merged(a: Tally, b: Tally) -> Tally:
-    return Tally(
-        a.requests + b.requests,
-        a.shadow_errors + b.shadow_errors,
-        a.rows + b.rows,
-        a.agreed_rows + b.agreed_rows,
-        a.numeric_rows + b.numeric_rows,
-        a.absolute_difference + b.absolute_difference,
-        {int(k): v for k, v in _sum_histograms(a.production_latency, b.production_latency).items()},
-        {int(k): v for k, v in _sum_histograms(a.shadow_latency, b.shadow_latency).items()},
-    )
+    row.production_latency = sum_histograms(row.production_latency, tally.production_latency)
+    row.shadow_latency = sum_histograms(row.shadow_latency, tally.shadow_latency)
 
 
 # ---- the report -----------------------------------------------------------------------
@@ -353,7 +371,7 @@ def _variant_report(name: str, rows: list[ShadowComparison]) -> ShadowVariantRep
 def _summary(histograms: Iterable[Mapping[Any, int]]) -> LatencySummary:
     total: dict[str, int] = {}
     for histogram in histograms:
-        total = _sum_histograms(total, histogram)
+        total = sum_histograms(total, histogram)
     counts = sorted((int(bucket), count) for bucket, count in total.items())
     return LatencySummary(**{name: _quantile(counts, q) for name, q in QUANTILES.items()})
 
@@ -373,23 +391,6 @@ def _quantile(counts: list[tuple[int, int]], q: float) -> float | None:
 
 
 # ---- helpers --------------------------------------------------------------------------
-def _count(histogram: dict[int, int], microseconds: float) -> None:
-    bucket = min(MAX_BUCKET, max(0, int(math.log(max(microseconds, 1.0), BUCKET_BASE))))
-    histogram[bucket] = histogram.get(bucket, 0) + 1
-
-
-def _sum_histograms(a: Mapping[Any, int], b: Mapping[Any, int]) -> dict[str, int]:
-    """Histograms as stored (JSON: string keys)."""
-    total = {str(k): v for k, v in a.items()}
-    for bucket, count in b.items():
-        total[str(bucket)] = total.get(str(bucket), 0) + count
-    return total
-
-
 def _minute_floor(moment: datetime) -> datetime:
     utc = as_utc(moment) or moment.replace(tzinfo=UTC)
     return utc.replace(second=0, microsecond=0)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

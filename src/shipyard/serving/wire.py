@@ -1,11 +1,21 @@
 """The frames a model host and its serving instances exchange over a Unix socket.
 
-A request is ``(id, content type, accept, body)``; a reply is ``(id, status, model
+A request is ``(kind, id, content type, accept, body)``; a reply is ``(id, status, model
 microseconds, content type, body)``. Each frame starts with its length, so many requests
 share one connection and replies are matched to requests by id, in any order.
 
-    request  !I length  !I id  !H len(content type)  !H len(accept)  content type  accept  body
-    reply    !I length  !I id  !H status  !d model µs  !H len(content type)  content type  body
+    request  !I length  !B kind  !I id  !H len(content type)  !H len(accept)
+             content type  accept  body
+    reply    !I length  !I id  !H status  !d model µs  !H len(content type)
+             content type  body
+
+A request's kind says what it asks: ``INVOKE`` an answer; ``COPY`` (a shadow's copy of a
+production request, with production's answer after the head below) no reply: the shadow
+answers it and compares, in its tallies; ``TALLIES`` the tallies since the last time, as
+JSON (see :mod:`shipyard.serving.comparison`), which the instance then forgets.
+
+    copy body  !d production µs  !q minute  !H len(production variant)  !H len(production's
+               content type)  !I len(production's answer)  variant  content type  answer  body
 """
 
 from __future__ import annotations
@@ -17,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 LENGTH = struct.Struct("!I")
-REQUEST_HEAD = struct.Struct("!IHH")
-FRAME_HEAD = struct.Struct("!IIHH")
+REQUEST_HEAD = struct.Struct("!BIHH")
+FRAME_HEAD = struct.Struct("!IBIHH")
 """A request frame's length and head, packed at once."""
 REPLY_HEAD = struct.Struct("!IHdH")
+COPY_HEAD = struct.Struct("!dqHHI")
 NO_LATENCY = -1.0
+INVOKE, COPY, TALLIES = 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,20 @@ class Request:
     content_type: str
     accept: str
     body: bytes
+    kind: int = INVOKE
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A shadow's copy of an answered production request (the body of a ``COPY``)."""
+
+    body: bytes
+    production_variant: str
+    production_answer: tuple[bytes, str]
+    """Production's answer and its content type."""
+    production_us: float
+    minute: int
+    """The minute production answered in, in seconds since the epoch."""
 
 
 @dataclass(frozen=True)
@@ -47,25 +73,55 @@ class Reply:
 
 
 def encode_request(request: Request) -> bytes:
-    return request_frame(request.id, request.content_type, request.accept, request.body)
+    return request_frame(
+        request.id, request.content_type, request.accept, request.body, request.kind
+    )
 
 
-def request_frame(request_id: int, content_type: str, accept: str, body: bytes) -> bytes:
+def request_frame(
+    request_id: int, content_type: str, accept: str, body: bytes, kind: int = INVOKE
+) -> bytes:
     """:func:`encode_request` without building a :class:`Request` (the host's hot path)."""
     type_bytes = content_type.encode()
     accept_bytes = accept.encode()
     size = REQUEST_HEAD.size + len(type_bytes) + len(accept_bytes) + len(body)
-    head = FRAME_HEAD.pack(size, request_id, len(type_bytes), len(accept_bytes))
+    head = FRAME_HEAD.pack(size, kind, request_id, len(type_bytes), len(accept_bytes))
     return b"".join((head, type_bytes, accept_bytes, body))
 
 
+def copy_frame(content_type: str, accept: str, copy: Copy) -> bytes:
+    """A ``COPY`` of the request ``copy`` holds the body of, with production's answer."""
+    variant = copy.production_variant.encode()
+    answer, answer_type = copy.production_answer
+    answer_type_bytes = answer_type.encode()
+    head = COPY_HEAD.pack(
+        copy.production_us, copy.minute, len(variant), len(answer_type_bytes), len(answer)
+    )
+    body = b"".join((head, variant, answer_type_bytes, answer, copy.body))
+    return request_frame(0, content_type, accept, body, COPY)
+
+
 def decode_request(frame: bytes) -> Request:
-    request_id, type_length, accept_length = REQUEST_HEAD.unpack_from(frame)
+    kind, request_id, type_length, accept_length = REQUEST_HEAD.unpack_from(frame)
     start = REQUEST_HEAD.size
     content_type = frame[start : start + type_length].decode()
     start += type_length
     accept = frame[start : start + accept_length].decode()
-    return Request(request_id, content_type, accept, frame[start + accept_length :])
+    return Request(request_id, content_type, accept, frame[start + accept_length :], kind)
+
+
+def decode_copy(request: Request) -> Copy:
+    """The copy a ``COPY`` request carries."""
+    body = request.body
+    production_us, minute, variant_length, type_length, answer_length = COPY_HEAD.unpack_from(body)
+    start = COPY_HEAD.size
+    variant = body[start : start + variant_length].decode()
+    start += variant_length
+    answer_type = body[start : start + type_length].decode()
+    start += type_length
+    answer = body[start : start + answer_length]
+    start += answer_length
+    return Copy(body[start:], variant, (answer, answer_type), production_us, minute)
 
 
 def encode_reply(reply: Reply) -> bytes:

@@ -62,14 +62,39 @@ class MetricBuffer(Flusher):
         ordered = tuple(sorted(dimensions.items()))
         with self._lock:
             for name, value, unit in samples:
-                key = (namespace, name, ordered, unit, second)
-                values = self._pending.get(key)
+                values = self._values_of((namespace, name, ordered, unit, second))
+                if values is not None:
+                    values[value] = values.get(value, 0.0) + 1.0
+
+    def add_counted(
+        self,
+        namespace: str,
+        dimensions: Mapping[str, str],
+        samples: Sequence[tuple[str, Mapping[float, float], str]],
+    ) -> None:
+        """Values already counted, ``(name, {value: count}, unit)``, in the current second
+        (many invocations summed elsewhere: a shadow instance's tallies)."""
+        second = int(time.time())
+        ordered = tuple(sorted(dimensions.items()))
+        with self._lock:
+            for name, counts, unit in samples:
+                values = self._values_of((namespace, name, ordered, unit, second))
                 if values is None:
-                    if len(self._pending) >= self.max_pending:
-                        self.dropped += 1
-                        continue
-                    values = self._pending[key] = {}
-                values[value] = values.get(value, 0.0) + 1.0
+                    continue
+                for value, count in counts.items():
+                    if count:
+                        values[value] = values.get(value, 0.0) + count
+
+    def _values_of(self, key: BufferKey) -> dict[float, float] | None:
+        """The counts of ``key`` (under the lock); None, counted as dropped, when the
+        buffer already holds ``max_pending`` keys."""
+        values = self._pending.get(key)
+        if values is None:
+            if len(self._pending) >= self.max_pending:
+                self.dropped += 1
+                return None
+            values = self._pending[key] = {}
+        return values
 
     def pending(self) -> int:
         with self._lock:

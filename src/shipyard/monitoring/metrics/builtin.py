@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from shipyard.compute.worker import JobWorker
@@ -34,6 +35,29 @@ def record_invocation(
         samples.append(("ModelLatency", round(model_latency_us), "Microseconds"))
     dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
     buffer.add_many(ENDPOINTS_NAMESPACE, dimensions, samples)
+
+
+def record_invocations(
+    buffer: MetricBuffer,
+    endpoint_name: str,
+    variant_name: str,
+    *,
+    requests: int,
+    errors: int,
+    model_latency_us: Mapping[float, int],
+) -> None:
+    """:func:`record_invocation` for ``requests`` invocations at once, ``errors`` of them
+    5XX, their model latencies counted by value (a shadow's answers, tallied by its
+    instance)."""
+    counted = [
+        ("Invocations", {1.0: requests}, "Count"),
+        ("Invocation4XXErrors", {0.0: requests}, "Count"),
+        ("Invocation5XXErrors", {1.0: errors, 0.0: requests - errors}, "Count"),
+        ("OverheadLatency", {0.0: requests}, "Microseconds"),
+        ("ModelLatency", model_latency_us, "Microseconds"),
+    ]
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant_name}
+    buffer.add_counted(ENDPOINTS_NAMESPACE, dimensions, counted)
 
 
 def record_cold_start(
