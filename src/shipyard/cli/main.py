@@ -55,6 +55,13 @@ app.add_typer(alarms.app, name="alarms")
 app.add_typer(topics.app, name="topics")
 app.add_typer(logs.app, name="logs")
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The server's collector: a young collection every 50,000 new objects rather than 700.
+At 700, the objects of the requests in flight live through two young collections and
+reach the oldest generation, whose growth starts a full collection about every second
+under load: 50 ms that stall every request in flight (the p99 at concurrency 64 was 69 ms,
+and 20 ms with these). What dies young still goes by its reference count at once."""
+
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
 PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8080).")]
 HomeOption = Annotated[Path | None, typer.Option(help="Shipyard home (default ~/.shipyard).")]
@@ -111,6 +118,7 @@ def up(host: HostOption = None, port: PortOption = None, home: HomeOption = None
     # longer stalls every request in flight for a quarter of a second.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     server.run()
 
 
