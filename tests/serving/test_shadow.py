@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from console_testing import log_in
-from serving_testing import assert_error, breast_cancer, unique
+from serving_testing import WAIT_SECONDS, assert_error, breast_cancer, unique
 
 VARIANT_HEADER = "X-Shipyard-Variant"
 SCHED_OTHER, SCHED_IDLE = os.SCHED_OTHER, os.SCHED_IDLE
@@ -104,7 +105,7 @@ def models(api, tmp_path) -> tuple[str, str, list[list[float]], Path]:
     return strong, weak, validation.drop(columns=["target"]).values.tolist(), data
 
 
-def test_a_shadow_is_compared_on_every_request_then_promoted(api, models) -> None:
+def test_a_shadow_is_compared_on_every_request_then_promoted(api, models, monkeypatch) -> None:
     strong, weak, rows, _ = models
     weak_alone = [p for _, p in answers(api, deploy(api, weak), rows)]
     strong_alone = [p for _, p in answers(api, deploy(api, strong), rows)]
@@ -139,6 +140,15 @@ def test_a_shadow_is_compared_on_every_request_then_promoted(api, models) -> Non
     agreement = f"{(1 - disagreements / len(rows)) * 100:.1f}%"
     assert 'id="shadow-challenger"' in page.text and agreement in page.text
 
+    shadows = api.client.app.state.context.extras["shadows"]
+    drained: list[bool] = []
+    real_drain = shadows.drain
+
+    def drain_counted(timeout: float = 60.0) -> None:
+        drained.append(True)
+        real_drain(timeout)
+
+    monkeypatch.setattr(shadows, "drain", drain_counted)
     promoted = api.post(
         f"/api/v1/endpoints/{endpoint}/promote-shadow",
         json={"variant_name": "challenger", "endpoint_config_name": unique("promoted")},
@@ -147,6 +157,12 @@ def test_a_shadow_is_compared_on_every_request_then_promoted(api, models) -> Non
     assert [v["variant_name"] for v in promoted.json()["production_variants"]] == ["challenger"]
     assert promoted.json()["shadow_production_variants"] == []
     assert api.wait_for_endpoint(endpoint)["status"] == "InService"
+    # the old config's shadow hands its tallies over before it stops (once the new config
+    # serves: just after the endpoint is InService)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not drained:
+        assert time.monotonic() < deadline, "the old config's shadow was never drained"
+        time.sleep(0.02)
     assert answers(api, endpoint, rows[:20]) == [("challenger", p) for p in weak_alone[:20]]
     assert policies(api, endpoint) == {"challenger": {SCHED_OTHER}}  # production's priority
 

@@ -107,6 +107,11 @@ class Deployment:
         for fleet in self.fleets():
             fleet.stop()
 
+    def has_shadows(self) -> bool:
+        """Whether it, or the new config of its rollout, has a shadow."""
+        green = self.rollout.green if self.rollout is not None else None
+        return bool(self.shadows) or (green is not None and green.has_shadows())
+
     def serves(self, config_name: str) -> bool:
         """Whether ``config_name``'s fleets run here (as the config or a rollout's)."""
         green = self.rollout.green if self.rollout is not None else None
@@ -265,7 +270,7 @@ class ModelHost:
             replaced = self._deployments.get(name)
             self._deployments[name] = deployment
         if replaced is not None:
-            replaced.stop()
+            self._retire(replaced)
         for variant in deployment.variants:
             self.log(name, f"variant '{variant.name}' serves, weight {variant.weight:g}")
         for shadow in deployment.shadows:
@@ -311,7 +316,7 @@ class ModelHost:
                 self.log(name, message)
             retired = self._apply(name, rollout_id, move)
         if retired is not None:
-            retired.stop()
+            self._retire(retired)
 
     def _apply(self, name: str, rollout_id: str, move: rollouts.Move) -> Deployment | None:
         """``move`` applied to what ``name`` serves; the deployment it retires, if any."""
@@ -403,8 +408,15 @@ class ModelHost:
         with self._lock:
             served = self._deployments.pop(name, None)
         if served is not None:
-            served.stop()
+            self._retire(served)
             self.log(name, "stopped serving here")
+
+    def _retire(self, deployment: Deployment) -> None:
+        """Stop a deployment no request reaches any more; its shadows first hand over the
+        tallies of the copies they got."""
+        if deployment.has_shadows() and self.shadow_runner is not None:
+            self.shadow_runner.drain()
+        deployment.stop()
 
     def close(self) -> None:
         """Stop every instance (the server is shutting down); a deploy still going on

@@ -11,8 +11,9 @@ reads no shadow answer. About once a second the worker collects the tallies of e
 instance it sent copies to, adds the shadow's invocation metrics, and a flusher writes the
 tallies to ``shadow_comparisons``; :func:`shadow_report` sums them over a range.
 
-A shadow instance that dies takes the tallies it had not handed over yet with it (at most
-about a second of copies); the report counts what was collected.
+A shadow that stops with its deployment hands its tallies over first (the host drains the
+runner); a shadow instance that dies takes the tallies it had not handed over yet with it
+(at most about a second of copies).
 """
 
 from __future__ import annotations
