@@ -98,11 +98,16 @@ def test_tallies_add_up_by_production_variant_and_minute() -> None:
     comparisons.add(("a", MINUTE), answer, 30.0, answer, 50.0)
     comparisons.add(("a", MINUTE), answer, 30.0, None, 70.0)
     comparisons.add(("b", MINUTE + 60), answer, 30.0, (b"1\n1\n", "text/csv"), 50.0)
+    # answers that hold no predictions list: the shadow's is an error, production's is not
+    # compared; neither stops the instance
+    comparisons.add(("b", MINUTE + 60), answer, 30.0, (b'{"predictions": 3}', JSON), 50.0)
+    comparisons.add(("b", MINUTE + 60), (b"<html>", JSON), 30.0, answer, 50.0)
     found = dict(tallies_of(comparisons.take()))
     assert (found[("a", MINUTE)].requests, found[("a", MINUTE)].shadow_errors) == (2, 1)
-    assert (found[("b", MINUTE + 60)].rows, found[("b", MINUTE + 60)].agreed_rows) == (2, 1)
-    merged = found[("a", MINUTE)].merged(found[("b", MINUTE + 60)])
-    assert (merged.requests, merged.rows, sum(merged.shadow_latency.values())) == (3, 4, 3)
+    later = found[("b", MINUTE + 60)]
+    assert (later.requests, later.shadow_errors, later.rows, later.agreed_rows) == (3, 1, 2, 1)
+    merged = found[("a", MINUTE)].merged(later)
+    assert (merged.requests, merged.rows, sum(merged.shadow_latency.values())) == (5, 4, 5)
     assert Tally.from_document(json.loads(json.dumps(merged.__dict__))) == merged
 
 

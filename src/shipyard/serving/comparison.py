@@ -96,8 +96,10 @@ class Comparisons:
         answer = _predictions_or_none(shadow)
         if answer is None:
             tally.shadow_errors += 1
-        else:
-            tally.compare(predictions_of(*production), answer)
+            return
+        expected = _predictions_or_none(production)
+        if expected is not None:  # an answer of production's that holds no predictions
+            tally.compare(expected, answer)
 
     def take(self) -> bytes:
         """Every tally as JSON (``[{production_variant, minute, **tally}]``), then none."""
@@ -152,7 +154,7 @@ def _predictions_or_none(answer: tuple[bytes, str] | None) -> list[Any] | None:
         return None
     try:
         return predictions_of(*answer)
-    except (ValueError, UnicodeDecodeError):  # an answer that is not predictions
+    except (ValueError, TypeError):  # not JSON or CSV, or predictions that are no list
         return None
 
 
