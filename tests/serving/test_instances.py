@@ -166,7 +166,7 @@ def test_a_blocking_call_waits_as_long_as_its_timeout_says(tmp_path) -> None:
 
 
 def test_requests_sent_together_get_their_own_replies_in_order(tmp_path) -> None:
-    """A shadow's burst of copies goes out in one write; an instance may answer in any
+    """Requests sent in one write over a thread's socket: an instance may answer in any
     order, and each request still gets its own reply."""
     path = str(tmp_path / "reversing.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:

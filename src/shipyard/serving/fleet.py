@@ -229,20 +229,13 @@ class Instance:
         """``count`` shadow copies in one write over this thread's socket (none is
         answered: the instance tallies them); InvocationTimeout when the instance takes
         none of it for the invocation timeout."""
-        sock = self._socket()
-        sock.settimeout(INVOCATION_TIMEOUT_SECONDS)
-        try:
-            sock.sendall(frames)
-        except TimeoutError:  # it reads nothing (starved of CPU): it is up, but behind
-            self._forget_socket()
-            raise self._timed_out() from None
-        except OSError as exc:
-            self._forget_socket()
-            raise InstanceLost(f"instance {self.id} went away: {exc}") from None
+        self._exchange(frames, [], INVOCATION_TIMEOUT_SECONDS)  # no reply to wait for
         self.copies += count
 
     def _exchange(self, frames: bytes, ids: list[int], timeout: float) -> list[wire.Reply]:
-        """Send ``frames`` over this thread's socket and wait for the replies to ``ids``."""
+        """Send ``frames`` over this thread's socket and wait for the replies to ``ids``;
+        InvocationTimeout when the instance takes the frames or answers none of them for
+        ``timeout`` seconds (it is up, but behind), InstanceLost when it is gone."""
         sock = self._socket()
         sock.settimeout(timeout)
         self.in_flight += len(ids)
@@ -560,12 +553,13 @@ class VariantFleet:
         else:
             self._retire(instance)
 
-    def pick(self) -> Instance | None:
+    def pick(
+        self, fewest: Callable[[Instance], int] = lambda one: one.in_flight
+    ) -> Instance | None:
+        """The reachable instance with the fewest requests in flight (or of ``fewest``)."""
         with self._lock:
             reachable = [instance for instance in self.instances if not instance.lost]
-            if not reachable:
-                return None
-            return min(reachable, key=lambda instance: instance.in_flight)
+            return min(reachable, key=fewest) if reachable else None
 
     @staticmethod
     def _drop(instance: Instance) -> None:
@@ -658,20 +652,13 @@ class VariantFleet:
     ) -> wire.Reply:
         """:meth:`call` from a thread off any event loop; an instance that does not answer
         within ``timeout`` seconds is an InvocationTimeout."""
-        return self.call_blocking_many([(content_type, accept, body)], timeout)[0]
-
-    def call_blocking_many(
-        self, requests: list[InstanceRequest], timeout: float = INVOCATION_TIMEOUT_SECONDS
-    ) -> list[wire.Reply]:
-        """Several requests to one instance at once (a shadow's copies): one write, one
-        wake-up of the instance, the replies in order."""
         self._admit()
         try:
-            return self._call_blocking(requests, timeout)
+            return self._call_blocking((content_type, accept, body), timeout)
         finally:
             self._release()
 
-    def _call_blocking(self, requests: list[InstanceRequest], timeout: float) -> list[wire.Reply]:
+    def _call_blocking(self, request: InstanceRequest, timeout: float) -> wire.Reply:
         deadline = time.monotonic() + REPLACEMENT_WAIT_SECONDS
         for _ in range(CALL_ATTEMPTS):
             with self._changed:
@@ -684,7 +671,7 @@ class VariantFleet:
             if instance is None:
                 continue
             try:
-                return instance.call_blocking_many(requests, timeout)
+                return instance.call_blocking(*request, timeout)
             except InstanceLost:
                 self._drop(instance)
         raise self._none_up()
@@ -694,11 +681,9 @@ class VariantFleet:
         the fewest so far), at once: a variant with none up is NoInstanceAnswers. The
         instance that has them (and will have their tallies)."""
         for _ in range(CALL_ATTEMPTS):
-            with self._lock:
-                reachable = [instance for instance in self.instances if not instance.lost]
-            if not reachable:
+            instance = self.pick(fewest=lambda one: one.copies)
+            if instance is None:
                 break
-            instance = min(reachable, key=lambda one: one.copies)
             try:
                 instance.send_copies(frames, count)
             except InstanceLost:

@@ -97,14 +97,16 @@ class Answerer:
         """The reply to a request of any kind but ``INVOKE`` with batching (which
         :class:`Batcher` answers); None for a shadow's copy, which gets none."""
         if request.kind == wire.COPY:
-            self.compare(wire.decode_copy(request), request)
+            self.compare(request)
             return None
         if request.kind == wire.TALLIES:
             return wire.Reply(request.id, 200, None, "application/json", self.comparisons.take())
         return self.answer(request)
 
-    def compare(self, copy: wire.Copy, request: wire.Request) -> None:
-        """Answer a shadow's copy and tally it against production's answer."""
+    def compare(self, request: wire.Request) -> None:
+        """Answer a shadow's copy (a ``COPY`` request) and tally it against production's
+        answer."""
+        copy = wire.decode_copy(request)
         started = time.perf_counter()
         reply = self.answer(wire.Request(0, request.content_type, request.accept, copy.body))
         took_us = (time.perf_counter() - started) * 1e6

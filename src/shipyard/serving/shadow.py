@@ -224,8 +224,7 @@ class ShadowRunner(Flusher):
         with self._lock:
             for (production_variant, minute), tally in found:
                 key = (endpoint, shadow, production_variant, datetime.fromtimestamp(minute, UTC))
-                kept = self._tallies.get(key)
-                self._tallies[key] = tally if kept is None else kept.merged(tally)
+                self._merge(key, tally)
         if self.metric_buffer is None or not found:
             return
         latency: dict[float, int] = {}
@@ -269,8 +268,12 @@ class ShadowRunner(Flusher):
     def _restore(self, taken: dict[TallyKey, Tally]) -> None:
         with self._lock:
             for key, tally in taken.items():
-                kept = self._tallies.get(key)
-                self._tallies[key] = tally if kept is None else kept.merged(tally)
+                self._merge(key, tally)
+
+    def _merge(self, key: TallyKey, tally: Tally) -> None:
+        """Add ``tally`` to what ``key`` holds (under the lock)."""
+        kept = self._tallies.get(key)
+        self._tallies[key] = tally if kept is None else kept.merged(tally)
 
 
 def copy_frame(task: ShadowTask) -> bytes:
